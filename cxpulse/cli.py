@@ -1,0 +1,158 @@
+"""``cxpulse``: one command for the demo, the production processes and the tools."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from cxpulse.settings import Settings, load_settings
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="TOML settings file (also CXPULSE_CONFIG)")
+    parser.add_argument("--kafka-url", help="Kafka bootstrap, e.g. kafka://host:9092 (CXPULSE_KAFKA_URL)")
+    parser.add_argument("--redis-url", help="redis://[:password@]host:port/db (CXPULSE_REDIS_URL)")
+    parser.add_argument("--app-id", help="Consumer group and Redis key prefix (CXPULSE_APP_ID)")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING... (CXPULSE_LOG_LEVEL)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cxpulse", description="Real-time customer-experience KPIs from Kafka events.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="Run broker, Redis, worker, exporter and simulated traffic locally")
+    _common(demo)
+    demo.add_argument("--duration", type=float, help="Stop after N seconds (default: until Ctrl-C)")
+    demo.add_argument("--rate", type=float, default=8.0, help="Simulated calls per second (default 8)")
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--window", default="15m", choices=["5m", "15m", "1h", "today"], help="Window shown")
+    demo.add_argument("--port", type=int, help="Exporter port (default: a free one)")
+
+    worker = sub.add_parser("worker", help="Consume the event topics and fold them into Redis")
+    _common(worker)
+
+    exporter = sub.add_parser("exporter", help="Serve /metrics, /api/kpis and /healthz from Redis")
+    _common(exporter)
+    exporter.add_argument("--host", help="Bind address (default 127.0.0.1)")
+    exporter.add_argument("--port", type=int, help="Port (default 9477)")
+
+    publish = sub.add_parser("publish", help="Validate and publish JSON-lines events from a file or stdin")
+    _common(publish)
+    publish.add_argument("file", nargs="?", default="-", help="JSON-lines file, or - for stdin")
+
+    schema = sub.add_parser("schema", help="Write the JSON Schema of every event")
+    schema.add_argument("--out", default="schemas", help="Output directory (default ./schemas)")
+
+    simulate = sub.add_parser("simulate", help="Publish realistic simulated traffic")
+    _common(simulate)
+    simulate.add_argument("--rate", type=float, default=8.0, help="Calls per second")
+    simulate.add_argument("--duration", type=float, help="Seconds (default: until Ctrl-C)")
+    simulate.add_argument("--seed", type=int, default=0)
+
+    return parser
+
+
+def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
+    return load_settings(
+        getattr(args, "config", None),
+        kafka_url=getattr(args, "kafka_url", None),
+        redis_url=getattr(args, "redis_url", None),
+        app_id=getattr(args, "app_id", None),
+        log_level=getattr(args, "log_level", None),
+        **extra,
+    )
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _sigterm_as_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "publish":
+        # a supervisor's SIGTERM ends these like Ctrl-C: flush what was sent, exit cleanly
+        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "schema":
+        from streams.schema import write_schemas
+
+        for path in write_schemas(Path(args.out)):
+            print(path)
+        return 0
+
+    if args.command == "exporter":
+        settings = settings_from(args, exporter_host=args.host, exporter_port=args.port)
+        setup_logging(settings.log_level)
+        from exporters.api import run_exporter
+
+        run_exporter(settings)
+        return 0
+
+    if args.command == "worker":
+        settings = settings_from(args)
+        setup_logging(settings.log_level)
+        from processors.runner import run_worker
+
+        return run_worker(settings)
+
+    if args.command == "publish":
+        settings = settings_from(args)
+        setup_logging(settings.log_level)
+        return asyncio.run(_publish(settings, args.file))
+
+    if args.command == "simulate":
+        settings = settings_from(args)
+        setup_logging(settings.log_level)
+        from streams.simulator import run_simulator
+
+        async def simulate() -> dict[str, int]:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)  # finish the tick, flush, exit 0
+            return await run_simulator(settings, rate=args.rate, duration=args.duration, seed=args.seed, stop=stop)
+
+        counts = asyncio.run(simulate())
+        print(f"published: {counts}", file=sys.stderr)
+        return 0
+
+    if args.command == "demo":
+        settings = settings_from(args)
+        from cxpulse.demo import run_demo
+
+        return run_demo(settings, duration=args.duration, rate=args.rate, seed=args.seed, window=args.window, port=args.port)
+
+    raise AssertionError(args.command)
+
+
+async def _publish(settings: Settings, file: str) -> int:
+    from streams.publisher import Publisher
+
+    handle = sys.stdin if file == "-" else open(file, encoding="utf-8")
+    try:
+        async with Publisher(settings) as publisher:
+            sent, rejected = await publisher.publish_lines(handle)
+    finally:
+        if handle is not sys.stdin:
+            handle.close()
+    print(f"published {sent} events, rejected {rejected}", file=sys.stderr)
+    return 0 if rejected == 0 else 1

@@ -1,0 +1,201 @@
+"""Settings for every cxpulse process, read from a TOML file and ``CXPULSE_*`` variables.
+
+One model is shared by the worker, the exporter, the publisher and the demo so that
+thresholds used at ingestion (service-level T, short-abandon threshold) are the very
+same ones the exporter reports next to the figures. Precedence, lowest first:
+defaults, the TOML file (``--config`` or ``CXPULSE_CONFIG``), environment variables,
+command-line flags. Nested values use ``__`` in variable names
+(``CXPULSE_QUEUE_DEFAULTS__SL_THRESHOLD_SECONDS=30``); per-queue overrides are JSON
+(``CXPULSE_QUEUES='{"billing": {"sl_threshold_seconds": 60}}'``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from enum import Enum
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class ServiceLevelMode(str, Enum):
+    """How abandoned calls enter the service level (the three Cisco-style modes).
+
+    ``abandons_against`` (default, industry-reference): answered within T /
+    (answered + abandoned after the short-abandon threshold).
+    ``abandons_ignored``: answered within T / answered.
+    ``abandons_positive``: (answered within T + abandoned within T) / (answered + abandoned);
+    the Amazon Connect reading, where a contact removed from queue within T is a success.
+    """
+
+    ABANDONS_AGAINST = "abandons_against"
+    ABANDONS_IGNORED = "abandons_ignored"
+    ABANDONS_POSITIVE = "abandons_positive"
+
+
+class AbandonRateMode(str, Enum):
+    """Whether short abandons (caller hung up within the threshold) count as abandons."""
+
+    EXCLUDE_SHORT = "exclude_short"
+    INCLUDE_SHORT = "include_short"
+
+
+class QueueSettings(BaseModel):
+    """Per-queue thresholds; applied by the worker when it buckets an event."""
+
+    sl_threshold_seconds: float = Field(20.0, gt=0, description="Service-level target T")
+    short_abandon_seconds: float = Field(5.0, ge=0, description="Abandons under this are short; 0 disables")
+
+
+class TopicSettings(BaseModel):
+    calls: str = "cx.calls"
+    tickets: str = "cx.tickets"
+    carts: str = "cx.carts"
+    surveys: str = "cx.surveys"
+    deadletter: str = "cx.deadletter"
+    partitions: int = Field(4, ge=1, le=256)
+
+    def sources(self) -> dict[str, str]:
+        """Stream name -> topic name, for the four event topics (not the dead-letter one)."""
+        return {"calls": self.calls, "tickets": self.tickets, "carts": self.carts, "surveys": self.surveys}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CXPULSE_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+
+    # Connections. Secrets travel as SecretStr so they never print.
+    kafka_url: str = "kafka://127.0.0.1:9092"
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    app_id: str = "cxpulse"
+    topics: TopicSettings = TopicSettings()
+
+    # Event-time handling.
+    time_zone: str = "UTC"
+    allowed_lateness_seconds: float = Field(3600.0, gt=0)
+    max_clock_skew_seconds: float = Field(300.0, ge=0)
+    max_message_bytes: int = Field(65536, ge=256)
+
+    # Call KPIs.
+    queue_defaults: QueueSettings = QueueSettings()
+    queues: dict[str, QueueSettings] = {}
+    service_level_mode: ServiceLevelMode = ServiceLevelMode.ABANDONS_AGAINST
+    abandon_rate_mode: AbandonRateMode = AbandonRateMode.EXCLUDE_SHORT
+    aht_components: list[str] = ["talk", "hold", "acw"]
+    fcr_repeat_window_days: float = Field(7.0, gt=0)
+    waiting_max_age_seconds: float = Field(4 * 3600.0, gt=0)
+
+    # Redis windowed tables: how long each bucket resolution is kept.
+    minute_bucket_ttl_seconds: int = Field(3 * 3600, ge=3600)
+    hour_bucket_ttl_seconds: int = Field(8 * 86400, ge=86400)
+    day_bucket_ttl_seconds: int = Field(400 * 86400, ge=86400)
+
+    # Worker batching: one Redis round trip per batch.
+    batch_max_events: int = Field(1000, ge=1)
+    batch_within_seconds: float = Field(0.2, gt=0)
+    redis_retry_max_seconds: float = Field(5.0, gt=0)
+
+    # Exporter.
+    exporter_host: str = "127.0.0.1"
+    exporter_port: int = Field(9477, ge=0, le=65535)
+    snapshot_cache_seconds: float = Field(0.5, ge=0)
+
+    log_level: str = "INFO"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        ZoneInfo(value)  # raises a clear error for an unknown zone
+        return value
+
+    @field_validator("aht_components")
+    @classmethod
+    def _known_components(cls, value: list[str]) -> list[str]:
+        unknown = set(value) - {"talk", "hold", "acw"}
+        if unknown or not value:
+            raise ValueError(f"aht_components must be a non-empty subset of talk, hold, acw; got {value}")
+        return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _minute_buckets_cover_today(self) -> "Settings":
+        # "today" is read from hour buckets; a zone whose midnight is not on a UTC hour
+        # needs minute buckets back to local midnight, so keep them a day.
+        if not zone_is_hour_aligned(self.time_zone) and self.minute_bucket_ttl_seconds < 25 * 3600:
+            self.minute_bucket_ttl_seconds = 25 * 3600
+        return self
+
+    def queue(self, name: str) -> QueueSettings:
+        """A queue's own values, falling back field by field to ``queue_defaults``."""
+        override = self.queues.get(name)
+        if override is None:
+            return self.queue_defaults
+        return self.queue_defaults.model_copy(update=override.model_dump(exclude_unset=True))
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """``kafka://h1:9092;h2:9092`` or ``h1:9092,h2:9092`` -> ``h1:9092,h2:9092`` for aiokafka."""
+        url = self.kafka_url
+        for scheme in ("kafka://", "aiokafka://"):
+            if url.startswith(scheme):
+                url = url[len(scheme):]
+        return url.replace(";", ",")
+
+    @property
+    def faust_broker(self) -> str:
+        return "kafka://" + self.kafka_bootstrap.replace(",", ";")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # init kwargs carry the TOML file's values: the environment must win over them.
+        return (env_settings, init_settings, file_secret_settings)
+
+
+def zone_is_hour_aligned(zone_name: str) -> bool:
+    """True if the zone's UTC offset is a whole number of hours all year round."""
+    from datetime import datetime, timezone
+
+    zone = ZoneInfo(zone_name)
+    year = datetime.now(timezone.utc).year
+    for month in (1, 4, 7, 10):
+        offset = datetime(year, month, 1, tzinfo=zone).utcoffset()
+        if offset is None or offset.total_seconds() % 3600:
+            return False
+    return True
+
+
+def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from the TOML file (if any), the environment, then ``overrides``."""
+    path = config or os.environ.get("CXPULSE_CONFIG")
+    file_values: dict[str, Any] = {}
+    if path:
+        with open(path, "rb") as handle:
+            file_values = tomllib.load(handle)
+    settings = Settings(**file_values)
+    clean = {key: value for key, value in overrides.items() if value is not None}
+    if not clean:
+        return settings
+    merged = settings.model_dump()
+    merged.update(clean)
+    # Flags outrank the environment: validate the merged values with env reading off
+    # (the environment's values are already inside ``merged``).
+    return Settings(_env_prefix="CXPULSE_FLAGS_OUTRANK_ENV_", **merged)
+
+
+def redis_url_of(settings: Settings) -> str:
+    return settings.redis_url.get_secret_value()

@@ -1,0 +1,150 @@
+"""A whole cxpulse deployment on loopback: broker, Redis, workers, exporter.
+
+The demo and the integration tests drive the same class, so what the tests prove
+is what ``make demo`` runs. Children get their settings through ``CXPULSE_*``
+environment variables (never argv, which other users can read), and all of them
+are stopped, in reverse order, by ``stop()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+from cxpulse.embedded import Service, python_module_cmd, start_broker, start_redis
+from cxpulse.procs import ManagedProcess, ProcessSet, free_port, wait_until
+from cxpulse.settings import Settings, load_settings, redis_url_of
+
+
+class LocalStack:
+    def __init__(
+        self,
+        workdir: Path | None = None,
+        *,
+        settings: Settings | None = None,
+        progress: Callable[[str], None] = lambda message: None,
+    ) -> None:
+        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="cxpulse-")
+        self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
+        self.procs = ProcessSet()
+        self.base = settings or load_settings()
+        self.progress = progress
+        self.broker: Service | None = None
+        self.redis: Service | None = None
+        self.exporter_url: str | None = None
+        self.settings = self.base
+        self._workers = 0
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start_infra(self) -> Settings:
+        started = time.monotonic()
+        self.progress("starting Kafka-protocol broker (Tansu)…")
+        self.broker = start_broker(self.procs, self.workdir)
+        self.progress(f"  broker on {self.broker.url} ({time.monotonic() - started:.1f}s)")
+        self.progress("starting redis-server…")
+        self.redis = start_redis(self.procs, self.workdir)
+        self.progress(f"  redis on 127.0.0.1:{self.redis.port} ({time.monotonic() - started:.1f}s)")
+        self.settings = load_settings(
+            None,
+            **{**self.base.model_dump(), "kafka_url": self.broker.url, "redis_url": self.redis.url},
+        )
+        from streams.topics import ensure_topics
+
+        asyncio.run(ensure_topics(self.settings))
+        return self.settings
+
+    def child_env(self, **extra: str) -> dict[str, str]:
+        s = self.settings
+        env = {
+            "CXPULSE_KAFKA_URL": s.kafka_url,
+            "CXPULSE_REDIS_URL": redis_url_of(s),
+            "CXPULSE_APP_ID": s.app_id,
+            "CXPULSE_TIME_ZONE": s.time_zone,
+            "CXPULSE_TOPICS": s.topics.model_dump_json(),
+            "CXPULSE_QUEUE_DEFAULTS": s.queue_defaults.model_dump_json(),
+            "CXPULSE_QUEUES": json.dumps({k: v.model_dump() for k, v in s.queues.items()}),
+            "CXPULSE_ALLOWED_LATENESS_SECONDS": str(s.allowed_lateness_seconds),
+            "CXPULSE_BATCH_WITHIN_SECONDS": str(s.batch_within_seconds),
+            "CXPULSE_LOG_LEVEL": s.log_level,
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.update(extra)
+        return env
+
+    def start_worker(self, wait_ready: bool = True, timeout: float = 30.0) -> ManagedProcess:
+        self._workers += 1
+        name = f"worker-{self._workers}"
+        self.progress(f"starting {name}…")
+        proc = self.procs.add(ManagedProcess(name, python_module_cmd("worker"), self.workdir / f"{name}.log", self.child_env()))
+        if wait_ready:
+            wait_until(lambda: "Worker ready" in _read(proc.log_path), timeout, f"{name} ready", proc, interval=0.1)
+        return proc
+
+    def start_exporter(self, port: int | None = None, timeout: float = 20.0) -> str:
+        port = port or free_port()
+        self.progress("starting exporter…")
+        proc = self.procs.add(
+            ManagedProcess(
+                "exporter",
+                python_module_cmd("exporter"),
+                self.workdir / "exporter.log",
+                self.child_env(CXPULSE_EXPORTER_PORT=str(port), CXPULSE_EXPORTER_HOST="127.0.0.1"),
+            )
+        )
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _http_ok(url + "/healthz"), timeout, "exporter /healthz", proc, interval=0.1)
+        self.exporter_url = url
+        return url
+
+    def start_simulator(self, rate: float, seed: int, duration: float | None = None) -> ManagedProcess:
+        args = ["simulate", "--rate", str(rate), "--seed", str(seed)]
+        if duration:
+            args += ["--duration", str(duration)]
+        return self.procs.add(
+            ManagedProcess("simulator", python_module_cmd(*args), self.workdir / "simulator.log", self.child_env())
+        )
+
+    def stop(self) -> dict[str, int | None]:
+        codes = self.procs.stop_all()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+        return codes
+
+    def __enter__(self) -> "LocalStack":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ reading
+
+    def get_json(self, path: str) -> Any:
+        assert self.exporter_url, "exporter not started"
+        with urllib.request.urlopen(self.exporter_url + path, timeout=5) as response:
+            return json.loads(response.read())
+
+    def get_text(self, path: str) -> str:
+        assert self.exporter_url, "exporter not started"
+        with urllib.request.urlopen(self.exporter_url + path, timeout=5) as response:
+            return response.read().decode()
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False

@@ -1,0 +1,129 @@
+"""The exporter's HTTP server: ``/metrics``, ``/api/kpis`` and ``/healthz``.
+
+Every figure is read from Redis, so an exporter restart resets nothing and several
+exporters can serve one deployment. A short-lived snapshot cache keeps a wall, a
+Prometheus scrape and an API client hitting together to one Redis read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from redis.exceptions import RedisError
+
+from cxpulse.settings import Settings, redis_url_of
+from exporters.collector import SnapshotCollector
+from exporters.snapshot import build_snapshot
+from processors.store import WindowStore, connect
+
+log = logging.getLogger(__name__)
+
+STORE_KEY: web.AppKey[WindowStore] = web.AppKey("store", WindowStore)
+SETTINGS_KEY: web.AppKey[Settings] = web.AppKey("settings", Settings)
+
+
+class SnapshotCache:
+    def __init__(self, store: WindowStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self._value: dict[str, Any] | None = None
+        self._at = 0.0
+        self._lock = asyncio.Lock()
+        self.last_duration = 0.0
+
+    async def get(self) -> dict[str, Any]:
+        async with self._lock:
+            if self._value is None or time.monotonic() - self._at > self.settings.snapshot_cache_seconds:
+                started = time.perf_counter()
+                self._value = await build_snapshot(self.store, self.settings)
+                self.last_duration = time.perf_counter() - started
+                self._at = time.monotonic()
+            return self._value
+
+
+CACHE_KEY: web.AppKey[SnapshotCache] = web.AppKey("cache", SnapshotCache)
+
+
+class _ExporterSelf:
+    """Metrics about the exporter itself, so a dead Redis shows up as data, not a 500."""
+
+    def __init__(self, up: bool, duration: float) -> None:
+        self.up, self.duration = up, duration
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        yield GaugeMetricFamily("cx_exporter_redis_up", "1 if the last Redis read succeeded", value=1 if self.up else 0)
+        yield GaugeMetricFamily(
+            "cx_exporter_snapshot_duration_seconds", "Time to read and compute the last snapshot", value=self.duration
+        )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    cache = request.app[CACHE_KEY]
+    registry = CollectorRegistry(auto_describe=False)
+    try:
+        snapshot = await cache.get()
+        registry.register(SnapshotCollector(snapshot))
+        up = True
+    except (RedisError, OSError) as exc:
+        log.warning("redis read failed during scrape: %s", exc)
+        up = False
+    registry.register(_ExporterSelf(up, cache.last_duration))
+    return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def api_kpis(request: web.Request) -> web.Response:
+    try:
+        snapshot = await request.app[CACHE_KEY].get()
+    except (RedisError, OSError) as exc:
+        return _json({"error": "redis unavailable", "detail": str(exc)}, status=503)
+    return _json(snapshot)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    store = request.app[STORE_KEY]
+    try:
+        await store.client.ping()
+    except (RedisError, OSError) as exc:
+        return _json({"status": "degraded", "redis": "down", "detail": str(exc)}, status=503)
+    return _json({"status": "ok", "redis": "up"})
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS), status=status, content_type="application/json"
+    )
+
+
+def create_web_app(settings: Settings, store: WindowStore | None = None) -> web.Application:
+    app = web.Application()
+    store = store or WindowStore(connect(redis_url_of(settings)), settings.app_id)
+    app[STORE_KEY] = store
+    app[SETTINGS_KEY] = settings
+    app[CACHE_KEY] = SnapshotCache(store, settings)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/kpis", api_kpis)
+    app.router.add_get("/healthz", healthz)
+
+    async def close_store(app: web.Application) -> None:
+        await app[STORE_KEY].client.aclose()
+
+    app.on_cleanup.append(close_store)
+    return app
+
+
+def run_exporter(settings: Settings) -> None:
+    """Serve until SIGINT/SIGTERM; binds 127.0.0.1 unless told otherwise."""
+    app = create_web_app(settings)
+    log.info("exporter listening on http://%s:%d", settings.exporter_host, settings.exporter_port)
+    web.run_app(
+        app, host=settings.exporter_host, port=settings.exporter_port, print=None, access_log=None,
+        handle_signals=True, shutdown_timeout=5,
+    )

@@ -1,0 +1,138 @@
+"""The Faust app: one agent per event topic, each folding batches into Redis.
+
+Faust supplies consumer groups, partition assignment and offset commits; state lives
+in Redis, not in Faust tables, because the broker we run on locally (Tansu) cannot
+be trusted for changelog recovery (no transactions, unreliable end offsets). An
+event's offset is acked only after its batch is in Redis; a batch that could not be
+stored is left un-acked, which leaves a gap Faust never commits past, so it is
+replayed on restart and deduplicated there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from typing import Any, Sequence
+
+import faust
+
+from cxpulse.settings import Settings, redis_url_of
+from processors import keys
+from processors.batch import BatchProcessor, DeadLetterSink, RawMessage
+from processors.store import Source, WindowStore, connect
+
+log = logging.getLogger(__name__)
+
+
+class TopicDeadLetterSink:
+    """Dead-letter records go to the dead-letter topic; retried until the broker has them."""
+
+    def __init__(self, topic: faust.TopicT, max_backoff: float = 5.0) -> None:
+        self.topic = topic
+        self.max_backoff = max_backoff
+
+    async def send_all(self, records: Sequence[tuple[bytes | None, bytes]]) -> None:
+        delay = 0.2
+        while True:
+            try:
+                futures = [await self.topic.send(key=key, value=value) for key, value in records]
+                await asyncio.gather(*futures)
+                return
+            except Exception as exc:  # the broker is away: keep the batch, retry
+                log.warning("dead-letter publish failed, retrying in %.1fs: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_backoff)
+
+
+class Pipeline:
+    """Per-process state the agents share, created lazily inside the worker's loop."""
+
+    def __init__(self, app: faust.App, settings: Settings, dead_letters: DeadLetterSink | None) -> None:
+        self.app = app
+        self.settings = settings
+        self._dead_letters = dead_letters
+        self._processor: BatchProcessor | None = None
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+
+    @property
+    def processor(self) -> BatchProcessor:
+        if self._processor is None:
+            store = WindowStore(connect(redis_url_of(self.settings)), self.settings.app_id)
+            sink = self._dead_letters or TopicDeadLetterSink(
+                self.app.topic(self.settings.topics.deadletter, value_serializer="raw", key_serializer="raw")
+            )
+            self._processor = BatchProcessor(self.settings, store, sink, stopping=self._stopping)
+        return self._processor
+
+    def _stopping(self) -> bool:
+        return bool(getattr(self.app, "_stopped", None) and self.app._stopped.is_set())  # type: ignore[attr-defined]
+
+    async def heartbeat(self) -> None:
+        """Lets the exporter tell a live worker from a dead one (WorkerDown alerts)."""
+        now = time.time()
+        key = keys.workers(self.settings.app_id)
+        try:
+            async with self.processor.store.client.pipeline(transaction=False) as pipe:
+                pipe.zadd(key, {self.worker_id: now})
+                pipe.zremrangebyscore(key, "-inf", now - 3600)  # forget workers gone for an hour
+                await pipe.execute()
+        except Exception as exc:
+            log.debug("heartbeat not written: %s", exc)
+
+
+def create_app(settings: Settings, *, dead_letters: DeadLetterSink | None = None, **faust_options: Any) -> faust.App:
+    options: dict[str, Any] = dict(
+        broker=settings.faust_broker,
+        store="memory://",
+        topic_partitions=settings.topics.partitions,
+        topic_disable_leader=True,
+        web_enabled=False,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=6.0,
+        broker_heartbeat_interval=1.0,
+        broker_commit_interval=1.0,
+        stream_wait_empty=True,
+        producer_acks=-1,
+        producer_linger_ms=5,
+    )
+    options.update(faust_options)
+    app = faust.App(settings.app_id, **options)
+    pipeline = Pipeline(app, settings, dead_letters)
+    app.cxpulse = pipeline  # type: ignore[attr-defined]
+
+    for stream_name, topic_name in settings.topics.sources().items():
+        topic = app.topic(topic_name, value_serializer="raw", key_serializer="raw", partitions=settings.topics.partitions)
+        app.agent(topic, name=f"cxpulse.{stream_name}")(_make_agent(pipeline, stream_name))
+
+    app.timer(2.0)(pipeline.heartbeat)
+    return app
+
+
+def _make_agent(pipeline: Pipeline, stream_name: str) -> Any:
+    settings = pipeline.settings
+
+    async def agent(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(settings.batch_max_events, within=settings.batch_within_seconds):
+            messages = [
+                RawMessage(
+                    value=e.message.value,
+                    source=Source(e.message.topic, e.message.partition, e.message.offset),
+                    key=e.message.key,
+                )
+                for e in events
+            ]
+            try:
+                await pipeline.processor.process(stream_name, messages)
+            except BaseException:
+                # Not stored: pretend these were acked so Faust never records them as
+                # done; the gap stops commits before them and they are replayed.
+                for e in events:
+                    e.message.acked = True
+                raise
+
+    agent.__name__ = f"{stream_name}_agent"
+    agent.__qualname__ = agent.__name__
+    return agent

@@ -1,0 +1,138 @@
+-- Apply one batch of folded events atomically: one round trip, all or nothing
+-- visible, and idempotent so that an at-least-once replay changes nothing.
+--
+-- ARGV[1] is JSON:
+--   now      worker clock, epoch seconds
+--   health   key of the pipeline-health hash
+--   u        updates: {d=dedupe key, f=fingerprint, src="topic:partition:offset",
+--                      rk=rejected-marker key, t=topic, x=dedupe expire-at,
+--                      s=segment, sk=segments-set key, ts=event time,
+--                      c={field=amount}, b={{key, expire_at}, ...}, o={op, ...}}
+--   r        rejections already dead-lettered: {k=marker key, t=topic, reason=...}
+-- Returns one status per update (0 new, 1 duplicate, 2 conflict, 3 replay), then
+-- one per rejection (0 counted now, 1 counted before).
+
+local batch = cjson.decode(ARGV[1])
+local now = tonumber(batch.now)
+local health = batch.health
+local MARKER_TTL = 7 * 86400
+local out = {}
+
+local function bump(key, field, amount)
+  redis.call('HINCRBYFLOAT', key, field, amount)
+end
+
+local function split(text)
+  local parts = {}
+  for piece in string.gmatch(text, '([^\t]+)') do parts[#parts + 1] = piece end
+  return parts
+end
+
+local function bump_live(keys_list, seg, field)
+  -- an earlier contact's buckets may have expired: never recreate one without a TTL
+  for _, key in ipairs(keys_list) do
+    if redis.call('EXISTS', key) == 1 then bump(key, seg .. '|' .. field, 1) end
+  end
+end
+
+local function max_field(field, value)
+  local cur = tonumber(redis.call('HGET', health, field) or '0')
+  if value > cur then redis.call('HSET', health, field, value) end
+end
+
+local function run_op(op)
+  local kind = op[1]
+  if kind == 'wait_add' then
+    -- zkey, call id, queued at, ended-marker key, max age
+    if redis.call('EXISTS', op[5]) == 0 then
+      redis.call('ZADD', op[2], op[4], op[3])
+    end
+    redis.call('ZREMRANGEBYSCORE', op[2], '-inf', '(' .. tostring(now - op[6]))
+  elseif kind == 'wait_end' then
+    -- zkey, call id, ended-marker key, marker ttl
+    redis.call('ZREM', op[2], op[3])
+    redis.call('SET', op[4], '1', 'EX', math.ceil(op[5]))
+  elseif kind == 'contact' then
+    -- history key, event time, window seconds, segment, bucket keys, event id, history ttl
+    -- A contact is a repeat if another came at most `window` before it, and is
+    -- "followed by repeat" if another came at most `window` after it. The history
+    -- is a sorted set, so a late contact landing between two others is judged
+    -- against both neighbours, and each contact is credited at most once per side.
+    local hist, ts, window, seg, mine, eid, ttl = op[2], op[3], op[4], op[5], op[6], op[7], op[8]
+    local pred = redis.call('ZREVRANGEBYSCORE', hist, ts, ts - window, 'LIMIT', 0, 1)
+    local succ = redis.call('ZRANGEBYSCORE', hist, '(' .. tostring(ts), ts + window, 'LIMIT', 0, 1)
+    if pred[1] then
+      bump_live(mine, seg, 'repeat_contacts')
+      local p = split(pred[1])
+      local pts = tonumber(p[1])
+      -- credit the predecessor only if nobody followed it before this contact
+      if redis.call('ZCOUNT', hist, '(' .. tostring(pts), pts + window) == 0 then
+        bump_live({unpack(p, 4)}, p[3], 'followed_by_repeat')
+      end
+    end
+    if succ[1] then
+      bump_live(mine, seg, 'followed_by_repeat')
+      local n = split(succ[1])
+      local nts = tonumber(n[1])
+      -- credit the successor only if nobody preceded it before this contact
+      if redis.call('ZCOUNT', hist, nts - window, '(' .. tostring(nts)) == 0 then
+        bump_live({unpack(n, 4)}, n[3], 'repeat_contacts')
+      end
+    end
+    local member = tostring(ts) .. '\t' .. eid .. '\t' .. seg .. '\t' .. table.concat(mine, '\t')
+    redis.call('ZADD', hist, ts, member)
+    redis.call('ZREMRANGEBYSCORE', hist, '-inf', '(' .. tostring(ts - ttl))
+    redis.call('EXPIRE', hist, math.ceil(ttl))
+  else
+    error('unknown op ' .. tostring(kind))
+  end
+end
+
+for i, u in ipairs(batch.u) do
+  local stored = redis.call('GET', u.d)
+  if stored then
+    local sep = string.find(stored, '|', 1, true)
+    local fp, src = string.sub(stored, 1, sep - 1), string.sub(stored, sep + 1)
+    if src == u.src then
+      out[#out + 1] = 3
+      bump(health, u.t .. '|replayed', 1)
+    elseif fp == u.f then
+      out[#out + 1] = 1
+      if redis.call('SET', u.rk, 'dup', 'NX', 'EX', MARKER_TTL) then
+        bump(health, u.t .. '|duplicate', 1)
+      end
+    else
+      out[#out + 1] = 2
+      if redis.call('SET', u.rk, 'conflict', 'NX', 'EX', MARKER_TTL) then
+        bump(health, u.t .. '|rejected|conflict', 1)
+      end
+    end
+  else
+    redis.call('SET', u.d, u.f .. '|' .. u.src, 'EXAT', u.x)
+    for _, target in ipairs(u.b) do
+      local key = target[1]
+      for field, amount in pairs(u.c) do
+        bump(key, u.s .. '|' .. field, amount)
+      end
+      if target[2] > 0 then redis.call('EXPIREAT', key, target[2]) end
+    end
+    redis.call('SADD', u.sk, u.s)
+    for _, op in ipairs(u.o) do run_op(op) end
+    bump(health, u.t .. '|processed', 1)
+    max_field(u.t .. '|last_event_ts', u.ts)
+    out[#out + 1] = 0
+  end
+  max_field(u.t .. '|last_processed_ts', now)
+end
+
+for _, r in ipairs(batch.r) do
+  if redis.call('SET', r.k, r.reason, 'NX', 'EX', MARKER_TTL) then
+    bump(health, r.t .. '|rejected|' .. r.reason, 1)
+    out[#out + 1] = 0
+  else
+    out[#out + 1] = 1
+  end
+  max_field(r.t .. '|last_processed_ts', now)
+end
+
+return out

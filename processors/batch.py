@@ -1,0 +1,182 @@
+"""One batch of raw messages from a topic -> Redis, with nothing lost and nothing fatal.
+
+Order matters for the at-least-once guarantee:
+1. decode and check every message; a per-message failure becomes a rejection;
+2. dead-letter the rejections and wait for the broker to acknowledge them;
+3. apply the valid events and the rejection counts to Redis in one Lua call
+   (retried with backoff while Redis is away);
+4. dead-letter events whose id was reused with different content (known only now);
+only then may the caller ack the batch so its offsets get committed. A crash at any
+point replays the batch: Redis dedupes events and rejection counts, and a
+dead-letter record may at worst appear twice (consumers dedupe on its source).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Protocol, Sequence
+
+import orjson
+from pydantic import BaseModel
+
+from cxpulse.settings import Settings
+from processors.fold import Update, fold
+from processors.store import STATUS_CONFLICT, STATUS_DUPLICATE, STATUS_NEW, STATUS_REPLAY, RejectionMark, Source, WindowStore
+from streams.decode import Rejection, check_time, decode
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    value: bytes | None
+    source: Source
+    key: bytes | None = None
+
+
+class DeadLetterSink(Protocol):
+    async def send_all(self, records: Sequence[tuple[bytes | None, bytes]]) -> None:
+        """Publish (key, value) records and return once the broker has them all."""
+
+
+@dataclass(slots=True)
+class BatchResult:
+    new: int = 0
+    duplicate: int = 0
+    replayed: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+
+
+def dead_letter_record(msg: RawMessage, stream: str, rejection: Rejection, now: float) -> bytes:
+    """The original bytes travel base64-encoded: they may not even be UTF-8."""
+    value = msg.value or b""
+    record: dict[str, Any] = {
+        "reason": rejection.reason,
+        "error": rejection.error,
+        "stream": stream,
+        "source": {
+            "topic": msg.source.topic,
+            "partition": msg.source.partition,
+            "offset": msg.source.offset,
+            "key": msg.key.decode("utf-8", "replace") if msg.key else None,
+        },
+        "dead_lettered_at": datetime.fromtimestamp(now, timezone.utc).isoformat(),
+        "value_base64": base64.b64encode(value).decode(),
+    }
+    return orjson.dumps(record)
+
+
+class RateLimitedLog:
+    """One log line per dead-lettered message, but at most ``limit`` per ``period``."""
+
+    def __init__(self, limit: int = 20, period: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.period, self.clock = limit, period, clock
+        self.window_start = clock()
+        self.count = 0
+        self.suppressed = 0
+
+    def warning(self, message: str, *args: Any) -> None:
+        now = self.clock()
+        if now - self.window_start >= self.period:
+            if self.suppressed:
+                log.warning("%d more dead-lettered messages not logged in the last %.0fs", self.suppressed, self.period)
+            self.window_start, self.count, self.suppressed = now, 0, 0
+        if self.count < self.limit:
+            self.count += 1
+            log.warning(message, *args)
+        else:
+            self.suppressed += 1
+
+
+class BatchProcessor:
+    def __init__(
+        self,
+        settings: Settings,
+        store: WindowStore,
+        dead_letters: DeadLetterSink,
+        *,
+        clock: Callable[[], float] = time.time,
+        stopping: Callable[[], bool] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.dead_letters = dead_letters
+        self.clock = clock
+        self.stopping = stopping
+        self.dlq_log = RateLimitedLog()
+
+    def _check(self, msg: RawMessage, stream: str, now_dt: datetime) -> BaseModel | Rejection:
+        s = self.settings
+        try:
+            event = decode(msg.value, stream, s.max_message_bytes)
+            if isinstance(event, Rejection):
+                return event
+            return check_time(event, now_dt, s.allowed_lateness_seconds, s.max_clock_skew_seconds) or event
+        except Exception as exc:  # a bug must not stop the pipeline: dead-letter it
+            log.exception("unexpected error decoding %s", msg.source)
+            return Rejection("internal_error", f"{type(exc).__name__}: {exc}")
+
+    async def process(self, stream: str, messages: Sequence[RawMessage]) -> BatchResult:
+        now = self.clock()
+        now_dt = datetime.fromtimestamp(now, timezone.utc)
+        result = BatchResult()
+        updates: list[tuple[Update, Source]] = []
+        rejected: list[tuple[RawMessage, Rejection]] = []
+        for msg in messages:
+            checked = self._check(msg, stream, now_dt)
+            if isinstance(checked, Rejection):
+                rejected.append((msg, checked))
+                continue
+            try:
+                updates.append((fold(self.settings, stream, checked), msg.source))
+            except Exception as exc:
+                log.exception("unexpected error folding %s", msg.source)
+                rejected.append((msg, Rejection("internal_error", f"{type(exc).__name__}: {exc}")))
+
+        published = await self._retry(lambda: self.store.already_dead_lettered([m.source for m, _ in rejected]))
+        await self._dead_letter(stream, [(m, r) for m, r in rejected if m.source not in published], now)
+        marks = [RejectionMark(msg.source, rej.reason) for msg, rej in rejected]
+        statuses = await self.store.apply_with_retry(
+            self.clock, updates, marks, max_backoff=self.settings.redis_retry_max_seconds, stopping=self.stopping
+        )
+        conflicts: list[tuple[RawMessage, Rejection]] = []
+        by_source = {msg.source: msg for msg in messages}
+        for (update, source), status in zip(updates, statuses):
+            if status == STATUS_NEW:
+                result.new += 1
+            elif status == STATUS_DUPLICATE:
+                result.duplicate += 1
+            elif status == STATUS_REPLAY:
+                result.replayed += 1
+            elif status == STATUS_CONFLICT:
+                error = f"event_id {update.event_id!r} was already used for an event with different content"
+                conflicts.append((by_source[source], Rejection("conflict", error)))
+        await self._dead_letter(stream, conflicts, now)
+        for _, rej in rejected + conflicts:
+            result.rejected[rej.reason] = result.rejected.get(rej.reason, 0) + 1
+        return result
+
+    async def _retry(self, call: Callable[[], Any]) -> Any:
+        delay = 0.1
+        while True:
+            try:
+                return await call()
+            except Exception as exc:
+                if self.stopping is not None and self.stopping():
+                    raise
+                log.warning("redis unavailable, retrying in %.1fs: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.redis_retry_max_seconds)
+
+    async def _dead_letter(self, stream: str, rejected: Sequence[tuple[RawMessage, Rejection]], now: float) -> None:
+        if not rejected:
+            return
+        records = [(msg.key, dead_letter_record(msg, stream, rej, now)) for msg, rej in rejected]
+        await self.dead_letters.send_all(records)
+        for msg, rej in rejected:
+            self.dlq_log.warning("dead-lettered %s (%s): %s", msg.source, rej.reason, rej.error)

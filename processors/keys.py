@@ -1,0 +1,56 @@
+"""Redis key names in one place, so the worker that writes and the exporter that reads agree.
+
+Every key starts with the app id, so several deployments (or parallel test runs)
+can share one Redis without seeing each other's figures.
+"""
+
+from __future__ import annotations
+
+from processors.windows import Bucket
+
+
+def bucket(app: str, stream: str, b: Bucket) -> str:
+    """Hash of ``segment|field`` -> summed value for one event-time bucket."""
+    return f"{app}:{stream}:{b.res}:{b.start}"
+
+
+def totals(app: str, stream: str) -> str:
+    """All-time counters (Prometheus counters are read from here; never expires)."""
+    return f"{app}:{stream}:total"
+
+
+def segments(app: str, stream: str) -> str:
+    return f"{app}:{stream}:segments"
+
+
+def seen(app: str, event_id: str) -> str:
+    return f"{app}:seen:{event_id}"
+
+
+def rejected(app: str, topic: str, partition: int, offset: int) -> str:
+    """Marks a dead-lettered offset so a replay does not count it twice."""
+    return f"{app}:rejected:{topic}:{partition}:{offset}"
+
+
+def waiting(app: str, segment: str) -> str:
+    """Sorted set of call ids waiting in a queue, scored by the time they were queued."""
+    return f"{app}:calls:waiting:{segment}"
+
+
+def call_ended(app: str, call_id: str) -> str:
+    return f"{app}:calls:ended:{call_id}"
+
+
+def contacts(app: str, customer_id: str, reason: str) -> str:
+    """Sorted set of one customer's contacts for one reason, scored by event time."""
+    return f"{app}:calls:contacts:{customer_id}|{reason}"
+
+
+def health(app: str) -> str:
+    """Pipeline health counters: ``topic|processed``, ``topic|invalid|reason``, ..."""
+    return f"{app}:health"
+
+
+def workers(app: str) -> str:
+    """Sorted set of worker ids scored by their last heartbeat."""
+    return f"{app}:workers"

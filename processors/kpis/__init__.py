@@ -1,0 +1,1 @@
+"""Pure KPI arithmetic: formulas over summed counters, no I/O, no clock."""

@@ -1,0 +1,207 @@
+"""The Redis windowed tables: apply folded batches, read buckets back.
+
+Writes go through one Lua script per batch (see ``apply_batch.lua``), so a batch is
+applied atomically in one round trip, and each event at most once thanks to its
+dedupe key. Reads fetch every bucket a set of windows needs in one pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Iterable, Sequence
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from processors import keys
+from processors.fold import Update
+from processors.windows import Bucket
+
+log = logging.getLogger(__name__)
+
+STATUS_NEW, STATUS_DUPLICATE, STATUS_CONFLICT, STATUS_REPLAY = 0, 1, 2, 3
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a message came from: the dead-letter record and the replay check use it."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}:{self.partition}:{self.offset}"
+
+
+@dataclass(frozen=True, slots=True)
+class RejectionMark:
+    source: Source
+    reason: str
+
+
+def connect(url: str) -> aioredis.Redis:
+    return aioredis.Redis.from_url(
+        url, decode_responses=True, socket_connect_timeout=3, socket_timeout=10, health_check_interval=15
+    )
+
+
+class WindowStore:
+    def __init__(self, client: aioredis.Redis, app_id: str) -> None:
+        self.client = client
+        self.app_id = app_id
+        source = resources.files("processors").joinpath("apply_batch.lua").read_text()
+        self._script = client.register_script(source)
+
+    def _payload(self, now: float, updates: Sequence[tuple[Update, Source]], rejections: Iterable[RejectionMark]) -> bytes:
+        app = self.app_id
+        return orjson.dumps(
+            {
+                "now": now,
+                "health": keys.health(app),
+                "u": [
+                    {
+                        "d": keys.seen(app, u.event_id),
+                        "f": u.fingerprint,
+                        "src": str(src),
+                        "rk": keys.rejected(app, src.topic, src.partition, src.offset),
+                        "t": src.topic,
+                        "x": u.dedupe_expire_at,
+                        "s": u.segment,
+                        "sk": keys.segments(app, u.stream),
+                        "ts": u.ts,
+                        "c": u.counts,
+                        "b": u.targets,
+                        "o": u.ops,
+                    }
+                    for u, src in updates
+                ],
+                "r": [
+                    {"k": keys.rejected(app, r.source.topic, r.source.partition, r.source.offset), "t": r.source.topic, "reason": r.reason}
+                    for r in rejections
+                ],
+            }
+        )
+
+    async def apply(
+        self, now: float, updates: Sequence[tuple[Update, Source]], rejections: Sequence[RejectionMark] = ()
+    ) -> list[int]:
+        """Apply a batch; returns one status per update then one per rejection."""
+        if not updates and not rejections:
+            return []
+        result = await self._script(args=[self._payload(now, updates, rejections)])
+        return [int(x) for x in result]
+
+    async def apply_with_retry(
+        self,
+        now_fn: Any,
+        updates: Sequence[tuple[Update, Source]],
+        rejections: Sequence[RejectionMark],
+        *,
+        max_backoff: float,
+        stopping: Any = None,
+    ) -> list[int]:
+        """Retry until Redis takes the batch: offsets must not move past unstored events.
+
+        Gives up only when the caller is stopping (``stopping()`` true); the caller then
+        exits without committing, and the batch is replayed on restart.
+        """
+        delay = 0.1
+        attempt = 0
+        while True:
+            try:
+                return await self.apply(now_fn(), updates, rejections)
+            except (RedisConnectionError, RedisTimeoutError, OSError, RedisError) as exc:
+                attempt += 1
+                if stopping is not None and stopping():
+                    raise
+                level = logging.WARNING if attempt in (1, 2, 5) or attempt % 20 == 0 else logging.DEBUG
+                log.log(level, "redis unavailable (attempt %d, retrying in %.1fs): %s", attempt, delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, max_backoff)
+
+    async def already_dead_lettered(self, sources: Sequence[Source]) -> set[Source]:
+        """Sources whose rejection marker exists: their dead-letter record was published
+        before the marker was set, so a replay need not publish it again."""
+        if not sources:
+            return set()
+        async with self.client.pipeline(transaction=False) as pipe:
+            for s in sources:
+                pipe.exists(keys.rejected(self.app_id, s.topic, s.partition, s.offset))
+            replies = await pipe.execute()
+        return {s for s, hit in zip(sources, replies) if hit}
+
+    # ------------------------------------------------------------------ reading
+
+    async def read(self, stream: str, buckets: Iterable[Bucket], waiting_segments: bool = False) -> "Readout":
+        """Fetch segments, totals and the given buckets (deduplicated) in one pipeline."""
+        app = self.app_id
+        wanted = sorted(set(buckets), key=lambda b: (b.res, b.start))
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.smembers(keys.segments(app, stream))
+            pipe.hgetall(keys.totals(app, stream))
+            for b in wanted:
+                pipe.hgetall(keys.bucket(app, stream, b))
+            replies = await pipe.execute()
+        segments = sorted(replies[0])
+        readout = Readout(
+            segments=segments,
+            totals=_parse(replies[1]),
+            buckets={b: _parse(r) for b, r in zip(wanted, replies[2:])},
+        )
+        return readout
+
+    async def waiting(self, segments: Sequence[str]) -> dict[str, tuple[int, float | None]]:
+        """Per segment: (calls waiting, queued-at of the oldest)."""
+        if not segments:
+            return {}
+        async with self.client.pipeline(transaction=False) as pipe:
+            for seg in segments:
+                key = keys.waiting(self.app_id, seg)
+                pipe.zcard(key)
+                pipe.zrange(key, 0, 0, withscores=True)
+            replies = await pipe.execute()
+        out: dict[str, tuple[int, float | None]] = {}
+        for i, seg in enumerate(segments):
+            count, oldest = replies[2 * i], replies[2 * i + 1]
+            out[seg] = (int(count), float(oldest[0][1]) if oldest else None)
+        return out
+
+    async def workers(self) -> dict[str, float]:
+        """Worker id -> last heartbeat (epoch seconds)."""
+        return {k: float(v) for k, v in await self.client.zrange(keys.workers(self.app_id), 0, -1, withscores=True)}
+
+    async def health(self) -> dict[str, float]:
+        return {k: float(v) for k, v in (await self.client.hgetall(keys.health(self.app_id))).items()}
+
+
+@dataclass(slots=True)
+class Readout:
+    segments: list[str]
+    totals: dict[str, dict[str, float]]
+    buckets: dict[Bucket, dict[str, dict[str, float]]]
+
+    def window(self, buckets: Iterable[Bucket]) -> dict[str, dict[str, float]]:
+        """Sum the given buckets per segment: exact, because only counters are stored."""
+        out: dict[str, dict[str, float]] = {}
+        for b in buckets:
+            for seg, fields in self.buckets.get(b, {}).items():
+                acc = out.setdefault(seg, {})
+                for name, value in fields.items():
+                    acc[name] = acc.get(name, 0.0) + value
+        return out
+
+
+def _parse(raw: dict[str, str]) -> dict[str, dict[str, float]]:
+    """``{"queue|channel|field": "1.5"}`` -> ``{"queue|channel": {"field": 1.5}}``."""
+    out: dict[str, dict[str, float]] = {}
+    for compound, value in raw.items():
+        seg, _, name = compound.rpartition("|")
+        out.setdefault(seg, {})[name] = float(value)
+    return out

@@ -1,0 +1,103 @@
+"""Bytes off the wire -> a validated event, or a rejection with a machine-readable reason.
+
+Decoding never raises: whatever arrives on a topic is either an event or a
+``Rejection`` that the worker dead-letters and counts by ``reason``. The reasons are
+a closed vocabulary so dashboards and alerts can group on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from streams.events import EVENT_MODELS, STREAM_EVENT_UNIONS, SUPPORTED_SCHEMA_VERSIONS, stream_of
+
+REASONS = (
+    "empty",
+    "oversized",
+    "not_utf8",
+    "malformed_json",
+    "not_object",
+    "missing_type",
+    "unknown_type",
+    "wrong_topic",
+    "unknown_schema_version",
+    "invalid",
+    "future",
+    "late",
+    "conflict",
+    "out_of_order",
+    "internal_error",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    reason: str
+    error: str
+
+
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    stream: TypeAdapter(union) for stream, union in STREAM_EVENT_UNIONS.items()
+}
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in err["loc"][1:] or err["loc"]) or "event"
+        parts.append(f"{where}: {err['msg']}")
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def decode(raw: bytes | None, stream: str, max_bytes: int) -> BaseModel | Rejection:
+    """Validate one message from ``stream``'s topic."""
+    if not raw:
+        return Rejection("empty", "message has no value")
+    if len(raw) > max_bytes:
+        return Rejection("oversized", f"{len(raw)} bytes > limit {max_bytes}")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Rejection("not_utf8", str(exc))
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return Rejection("malformed_json", str(exc))
+    return validate_object(obj, stream)
+
+
+def validate_object(obj: Any, stream: str) -> BaseModel | Rejection:
+    if not isinstance(obj, dict):
+        return Rejection("not_object", f"expected a JSON object, got {type(obj).__name__}")
+    event_type = obj.get("type")
+    if not isinstance(event_type, str) or not event_type:
+        return Rejection("missing_type", "field 'type' is missing or not a string")
+    if event_type not in EVENT_MODELS:
+        return Rejection("unknown_type", f"unknown event type {event_type!r}")
+    if stream_of(event_type) != stream:
+        return Rejection("wrong_topic", f"{event_type!r} does not belong on the {stream} stream")
+    version = obj.get("schema_version", 1)
+    if version not in SUPPORTED_SCHEMA_VERSIONS or isinstance(version, bool):
+        supported = sorted(SUPPORTED_SCHEMA_VERSIONS)
+        return Rejection("unknown_schema_version", f"schema_version {version!r}; supported {supported}")
+    try:
+        return _ADAPTERS[stream].validate_python(obj)
+    except ValidationError as exc:
+        return Rejection("invalid", _describe(exc))
+
+
+def check_time(event: BaseModel, now: datetime, lateness_s: float, skew_s: float) -> Rejection | None:
+    """Event-time guard: too far in the future (clock skew) or later than allowed."""
+    occurred: datetime = getattr(event, "occurred_at")
+    age = (now - occurred).total_seconds()
+    if age < -skew_s:
+        return Rejection("future", f"occurred_at is {-age:.0f}s ahead of the worker clock (skew limit {skew_s:.0f}s)")
+    if age > lateness_s:
+        return Rejection("late", f"occurred_at is {age:.0f}s old (allowed lateness {lateness_s:.0f}s)")
+    return None
