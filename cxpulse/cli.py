@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import random
 import signal
 import sys
 from pathlib import Path
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(demo)
     demo.add_argument("--duration", type=float, help="Stop after N seconds (default: until Ctrl-C)")
     demo.add_argument("--rate", type=float, default=8.0, help="Simulated calls per second (default 8)")
-    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--seed", type=int, help="Traffic seed (default: random, so event ids never repeat)")
     demo.add_argument("--window", default="15m", choices=["5m", "15m", "1h", "today"], help="Window shown")
     demo.add_argument("--port", type=int, help="Exporter port (default: a free one)")
 
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(simulate)
     simulate.add_argument("--rate", type=float, default=8.0, help="Calls per second")
     simulate.add_argument("--duration", type=float, help="Seconds (default: until Ctrl-C)")
-    simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--seed", type=int, help="Traffic seed (default: random; a reused seed re-sends the same event ids, which the worker dedupes)")
 
     return parser
 
@@ -92,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if getattr(args, "seed", 0) is None:
+        args.seed = random.SystemRandom().randrange(2**31)
     if args.command == "schema":
         from streams.schema import write_schemas
 

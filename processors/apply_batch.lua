@@ -53,7 +53,7 @@ local function run_op(op)
     redis.call('ZREM', op[2], op[3])
     redis.call('SET', op[4], '1', 'EX', math.ceil(op[5]))
   elseif kind == 'contact' then
-    -- history key, event time, window seconds, segment, bucket keys, event id, history ttl
+    -- history key, event time (ms), window (ms), segment, bucket keys, event id, keep (ms)
     -- A contact is a repeat if another came at most `window` before it, and is
     -- "followed by repeat" if another came at most `window` after it. The history
     -- is a sorted set, so a late contact landing between two others is judged
@@ -82,7 +82,7 @@ local function run_op(op)
     local member = tostring(ts) .. '\t' .. eid .. '\t' .. seg .. '\t' .. table.concat(mine, '\t')
     redis.call('ZADD', hist, ts, member)
     redis.call('ZREMRANGEBYSCORE', hist, '-inf', '(' .. tostring(ts - ttl))
-    redis.call('EXPIRE', hist, math.ceil(ttl))
+    redis.call('PEXPIRE', hist, ttl)
   else
     error('unknown op ' .. tostring(kind))
   end

@@ -137,19 +137,22 @@ def fold_call(settings: Settings, event: BaseModel) -> Update:
             counts["fcr_resolved"] = 1 if event.resolved else 0
         if event.customer_id and event.contact_reason:
             counts["fcr_eligible"] = 1
-            window = settings.fcr_repeat_window_days * 86400
+            # Integer milliseconds: Lua prints numbers with 14 significant digits, so
+            # float epoch seconds would blur the exclusive score bounds in the script.
+            window_ms = int(settings.fcr_repeat_window_days * 86400 * 1000)
+            keep_ms = window_ms + int((settings.allowed_lateness_seconds + settings.max_clock_skew_seconds) * 1000)
             update.ops.append(
                 [
                     "contact",
                     keys.contacts(app, event.customer_id, event.contact_reason),
-                    update.ts,
-                    window,
+                    int(update.ts * 1000),
+                    window_ms,
                     update.segment,
                     # where "repeat_contacts" / "followed_by_repeat" land for this contact
                     [target[0] for target in update.targets],
                     event.event_id,
                     # keep contacts long enough for a late one to find its neighbours
-                    window + settings.allowed_lateness_seconds + settings.max_clock_skew_seconds,
+                    keep_ms,
                 ]
             )
         # a completed call is no longer waiting, even if its answer event was lost

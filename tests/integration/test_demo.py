@@ -1,0 +1,128 @@
+"""``cxpulse demo`` as a user runs it: it shows figures, stops on time or on Ctrl-C,
+and leaves no process behind, even when it is itself killed with SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Demo:
+    """Runs the demo, collecting its output and every descendant it ever had."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cxpulse", "demo", *args],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        self.output: list[str] = []
+        self.descendants: dict[int, str] = {}
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+
+    def text(self) -> str:
+        return "".join(self.output)
+
+    def watch(self) -> None:
+        try:
+            for child in psutil.Process(self.proc.pid).children(recursive=True):
+                try:
+                    # the latest: a child seen between fork and exec still shows our cmdline
+                    self.descendants[child.pid] = " ".join(child.cmdline())[:120]
+                except psutil.Error:
+                    pass
+        except psutil.NoSuchProcess:
+            pass
+
+    def wait_for_text(self, needle: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while needle not in self.text():
+            assert self.proc.poll() is None, f"demo exited early:\n{self.text()}"
+            assert time.monotonic() < deadline, f"{needle!r} not shown within {timeout}s:\n{self.text()}"
+            self.watch()
+            time.sleep(0.2)
+
+    def run_until_exit(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None:
+            assert time.monotonic() < deadline, "demo did not stop"
+            self.watch()
+            time.sleep(0.2)
+        self._reader.join(5)
+        return self.proc.returncode
+
+    def leftovers(self, grace: float = 10.0) -> dict[int, str]:
+        deadline = time.monotonic() + grace
+        while True:
+            alive = {pid: cmd for pid, cmd in self.descendants.items() if _alive(pid)}
+            if not alive or time.monotonic() > deadline:
+                return alive
+            time.sleep(0.2)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _check_started(demo: Demo) -> None:
+    names = " ".join(demo.descendants.values())
+    for part in ("tansu", "redis-server", "cxpulse worker", "cxpulse exporter", "cxpulse simulate"):
+        assert part in names, f"{part} was not started: {demo.descendants}"
+
+
+def test_demo_with_duration_exits_zero_and_leaves_nothing() -> None:
+    demo = Demo("--duration", "20", "--rate", "5")
+    started = time.monotonic()
+    demo.wait_for_text("/api/kpis", timeout=15)  # the URLs within 15 s
+    assert time.monotonic() - started < 15
+    code = demo.run_until_exit(timeout=60)
+    output = demo.text()
+    assert code == 0, output
+    assert "/metrics" in output and "/healthz" in output
+    assert "ALL" in output and "Service level" in output, output  # the live table was drawn
+    _check_started(demo)
+    assert demo.leftovers() == {}
+
+
+def test_demo_stops_everything_on_ctrl_c() -> None:
+    demo = Demo("--rate", "5")
+    demo.wait_for_text("Ctrl-C to stop", timeout=20)
+    time.sleep(2)
+    demo.watch()
+    demo.proc.send_signal(signal.SIGINT)
+    code = demo.run_until_exit(timeout=40)
+    assert code == 0, demo.text()
+    assert "stopping" in demo.text()
+    _check_started(demo)
+    assert demo.leftovers() == {}
+
+
+def test_demo_killed_with_sigkill_leaves_no_orphans() -> None:
+    demo = Demo("--rate", "5")
+    demo.wait_for_text("Ctrl-C to stop", timeout=20)
+    demo.watch()
+    _check_started(demo)
+    os.kill(demo.proc.pid, signal.SIGKILL)
+    demo.run_until_exit(timeout=10)
+    # the children get SIGTERM from the kernel when their parent dies
+    assert demo.leftovers(grace=20) == {}

@@ -1,0 +1,219 @@
+"""Broker -> worker -> Redis -> exporter, all real processes, with a known set of call events.
+
+Every expected figure below is computed by hand from the event list, so a wrong
+fold, a lost event or a double count fails the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import subprocess
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
+
+from cxpulse.settings import load_settings
+from cxpulse.stack import LocalStack
+from tests.conftest import require_binary
+
+pytestmark = pytest.mark.integration
+
+QUEUE, CHANNEL = "billing", "voice"
+
+
+def _events(now: datetime) -> list[dict[str, Any]]:
+    def at(seconds_ago: float) -> str:
+        return (now - timedelta(seconds=seconds_ago)).isoformat()
+
+    def ev(eid: str, type_: str, ago: float, call_id: str, **fields: Any) -> dict[str, Any]:
+        return {"event_id": eid, "type": type_, "occurred_at": at(ago), "queue": QUEUE, "channel": CHANNEL,
+                "call_id": call_id, **fields}
+
+    return [
+        # c1: answered in 10 s (within T=20), handled, agent-resolved, customer cu1 / reason r1
+        ev("c1-q", "call.queued", 120, "c1"),
+        ev("c1-a", "call.answered", 110, "c1", wait_seconds=10, agent_id="a1"),
+        ev("c1-d", "call.completed", 60, "c1", agent_id="a1", talk_seconds=100, hold_seconds=20, acw_seconds=30,
+           customer_id="cu1", contact_reason="r1", resolved=True),
+        # c2: answered in 30 s (outside T), one transfer, not resolved, a repeat of c1
+        ev("c2-q", "call.queued", 100, "c2"),
+        ev("c2-a", "call.answered", 70, "c2", wait_seconds=30, agent_id="a2"),
+        ev("c2-d", "call.completed", 20, "c2", agent_id="a2", talk_seconds=200, hold_seconds=0, acw_seconds=10,
+           transfers=1, customer_id="cu1", contact_reason="r1", resolved=False),
+        # c3: short abandon (3 s); c4: abandon after 40 s
+        ev("c3-q", "call.queued", 90, "c3"),
+        ev("c3-x", "call.abandoned", 87, "c3", wait_seconds=3),
+        ev("c4-q", "call.queued", 80, "c4"),
+        ev("c4-x", "call.abandoned", 40, "c4", wait_seconds=40),
+        # c6: the out-of-order pair: its answer is published before its queued event
+        ev("c6-a", "call.answered", 45, "c6", wait_seconds=5, agent_id="a3"),
+        ev("c6-q", "call.queued", 50, "c6"),
+        # c5: still waiting
+        ev("c5-q", "call.queued", 15, "c5"),
+    ]
+
+
+EXPECTED_COUNTS = {
+    "offered": 6, "answered": 3, "answered_within_sl": 2, "answer_wait_seconds": 45,
+    "abandoned": 2, "short_abandoned": 1, "abandoned_within_sl": 1, "abandon_wait_seconds": 43,
+    "handled": 2, "talk_seconds": 300, "hold_seconds": 20, "acw_seconds": 40,
+    "transferred": 1, "transfers": 1, "fcr_flagged": 2, "fcr_resolved": 1, "fcr_eligible": 2,
+    "repeat_contacts": 1, "followed_by_repeat": 1,
+}
+EXPECTED_KPIS = {
+    "abandon_rate": (2 - 1) / (6 - 1),  # short abandons excluded from both sides
+    "answer_rate": 3 / 6,
+    "service_level": 2 / (3 + 2 - 1),  # answered within T / (answered + abandoned - short)
+    "asa_seconds": 45 / 3,
+    "aht_seconds": (300 + 20 + 40) / 2,
+    "transfer_rate": 1 / 2,
+    "fcr_agent_flag": 1 / 2,
+    "fcr_repeat_contact": 1 - 1 / 2,
+    "repeat_contact_rate": 1 / 2,
+}
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    settings = load_settings(app_id="itest-calls", batch_within_seconds=0.05)
+    with LocalStack(settings=settings) as local:
+        local.start_infra()
+        local.start_worker()
+        local.start_exporter()
+        yield local
+
+
+async def _publish(stack: LocalStack, events: list[dict[str, Any]], raw: list[bytes]) -> None:
+    from streams.publisher import Publisher
+
+    async with Publisher(stack.settings) as publisher:
+        for obj in events:
+            await publisher.publish_object(obj)
+        await publisher.flush()
+    # invalid input cannot go through the validating publisher: send it raw
+    producer = AIOKafkaProducer(bootstrap_servers=stack.settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        for value in raw:
+            await producer.send_and_wait(stack.settings.topics.calls, value, key=b"bad")
+    finally:
+        await producer.stop()
+
+
+async def _dead_letters(stack: LocalStack, expected: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+    consumer = AIOKafkaConsumer(
+        stack.settings.topics.deadletter, bootstrap_servers=stack.settings.kafka_bootstrap,
+        auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
+    )
+    await consumer.start()
+    records: list[dict[str, Any]] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while len(records) < expected and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for messages in batch.values():
+                records.extend(orjson.loads(m.value) for m in messages)
+    finally:
+        await consumer.stop()
+    return records
+
+
+def _wait_processed(stack: LocalStack, processed: int, rejected: int, timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        snapshot = stack.get_json("/api/kpis")
+        topic = snapshot["pipeline"]["topics"][stack.settings.topics.calls]
+        if topic["processed"] >= processed and sum(topic["rejected"].values()) >= rejected:
+            return snapshot
+        if time.monotonic() > deadline:
+            raise AssertionError(f"pipeline did not catch up: {topic}")
+        time.sleep(0.2)
+
+
+def test_known_call_events_give_exact_kpis(stack: LocalStack) -> None:
+    now = datetime.now(timezone.utc)
+    events = _events(now)
+    duplicate = dict(events[0])  # c1 queued, published a second time
+    invalid = {"event_id": "bad-1", "type": "call.answered", "occurred_at": now.isoformat(),
+               "queue": QUEUE, "call_id": "c9"}  # wait_seconds missing
+    asyncio.run(_publish(stack, [*events, duplicate], [orjson.dumps(invalid), b"{not json"]))
+
+    snapshot = _wait_processed(stack, processed=len(events), rejected=2)
+    time.sleep(0.6)  # one more snapshot-cache period: nothing else may arrive
+    snapshot = stack.get_json("/api/kpis")
+
+    (segment,) = [s for s in snapshot["calls"]["segments"] if (s["queue"], s["channel"]) == (QUEUE, CHANNEL)]
+    for window in ("5m", "15m", "1h", "today"):
+        entry = segment["windows"][window]
+        assert entry["counts"] == pytest.approx(EXPECTED_COUNTS), window
+        assert entry["kpis"] == pytest.approx(EXPECTED_KPIS), window
+    assert segment["totals"] == pytest.approx(EXPECTED_COUNTS)
+    assert segment["live"]["waiting"] == 1
+    waited = time.time() - (now - timedelta(seconds=15)).timestamp()
+    assert segment["live"]["longest_wait_seconds"] == pytest.approx(waited, abs=3)
+
+    topic = snapshot["pipeline"]["topics"][stack.settings.topics.calls]
+    assert topic["processed"] == len(events)
+    assert topic["duplicate"] == 1
+    assert topic["rejected"] == {"invalid": 1, "malformed_json": 1}
+    assert snapshot["pipeline"]["workers_alive"] == 1
+
+    # /metrics carries the same figures
+    metrics = stack.get_text("/metrics")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(metrics)
+        for s in family.samples
+    }
+    seg_labels = (("channel", CHANNEL), ("queue", QUEUE))
+    assert samples[("cx_calls_offered_total", seg_labels)] == 6
+    assert samples[("cx_calls_abandoned_total", seg_labels)] == 2
+    assert samples[("cx_call_talk_seconds_total", seg_labels)] == 300
+    assert samples[("cx_calls_waiting", seg_labels)] == 1
+    for kpi, metric in (("abandon_rate", "cx_call_abandon_ratio"), ("service_level", "cx_call_service_level_ratio"),
+                        ("asa_seconds", "cx_call_asa_seconds"), ("aht_seconds", "cx_call_aht_seconds")):
+        key = (metric, tuple(sorted({**dict(seg_labels), "window": "5m"}.items())))
+        assert samples[key] == pytest.approx(EXPECTED_KPIS[kpi]), metric
+    fcr_key = ("cx_call_fcr_ratio", tuple(sorted({**dict(seg_labels), "window": "1h", "method": "agent_flag"}.items())))
+    assert samples[fcr_key] == pytest.approx(0.5)
+    topic_label = (("topic", stack.settings.topics.calls),)
+    assert samples[("cx_pipeline_events_processed_total", topic_label)] == len(events)
+    assert samples[("cx_pipeline_events_duplicate_total", topic_label)] == 1
+    invalid_key = ("cx_pipeline_events_invalid_total", (("reason", "invalid"), ("topic", stack.settings.topics.calls)))
+    assert samples[invalid_key] == 1
+
+    # the invalid events are in the dead-letter topic with their reason and bytes
+    records = asyncio.run(_dead_letters(stack, expected=2))
+    by_reason = {r["reason"]: r for r in records}
+    assert set(by_reason) == {"invalid", "malformed_json"}
+    assert "wait_seconds" in by_reason["invalid"]["error"]
+    assert base64.b64decode(by_reason["malformed_json"]["value_base64"]) == b"{not json"
+    assert by_reason["invalid"]["source"]["topic"] == stack.settings.topics.calls
+    assert isinstance(by_reason["invalid"]["source"]["offset"], int)
+
+
+def test_metrics_pass_promtool(stack: LocalStack, tmp_path: Any) -> None:
+    promtool = require_binary("promtool")
+    text = stack.get_text("/metrics")
+    assert "cx_calls_offered_total" in text
+    result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0 and not result.stdout.strip() and not result.stderr.strip(), (
+        result.stdout + result.stderr
+    )
+
+
+def test_exporter_restart_keeps_counters(stack: LocalStack) -> None:
+    before = stack.get_json("/api/kpis")["calls"]["all"]["windows"]["today"]["counts"]
+    exporter = next(p for p in stack.procs.procs if p.name == "exporter")
+    stack.procs.procs.remove(exporter)
+    exporter.stop()
+    stack.start_exporter()
+    after = stack.get_json("/api/kpis")["calls"]["all"]["windows"]["today"]["counts"]
+    assert after["offered"] >= 6
+    assert after == before
