@@ -11,7 +11,7 @@ trailing windows make). "today" runs from local midnight in the configured zone.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 RESOLUTIONS: dict[str, int] = {"m": 60, "h": 3600, "d": 86400}
@@ -102,11 +102,3 @@ def window_span(window: str, now: float, zone: ZoneInfo) -> tuple[float, float]:
 def expire_at(bucket: Bucket, ttl_seconds: int) -> int:
     """Buckets expire relative to their own end, so every write sets the same deadline."""
     return bucket.end + ttl_seconds
-
-
-def utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, timezone.utc)
-
-
-def minutes(n: int) -> timedelta:
-    return timedelta(minutes=n)

@@ -25,6 +25,7 @@ from tests.conftest import require_binary
 pytestmark = pytest.mark.integration
 
 QUEUE, CHANNEL = "billing", "voice"
+T0 = datetime.now(timezone.utc)  # one event time for the module, so a resend is byte-identical
 
 
 def _events(now: datetime) -> list[dict[str, Any]]:
@@ -137,7 +138,7 @@ def _wait_processed(stack: LocalStack, processed: int, rejected: int, timeout: f
 
 
 def test_known_call_events_give_exact_kpis(stack: LocalStack) -> None:
-    now = datetime.now(timezone.utc)
+    now = T0
     events = _events(now)
     duplicate = dict(events[0])  # c1 queued, published a second time
     invalid = {"event_id": "bad-1", "type": "call.answered", "occurred_at": now.isoformat(),
@@ -196,6 +197,41 @@ def test_known_call_events_give_exact_kpis(stack: LocalStack) -> None:
     assert base64.b64decode(by_reason["malformed_json"]["value_base64"]) == b"{not json"
     assert by_reason["invalid"]["source"]["topic"] == stack.settings.topics.calls
     assert isinstance(by_reason["invalid"]["source"]["offset"], int)
+
+
+def test_duplicates_count_once_across_a_worker_crash_and_late_events_are_dead_lettered(stack: LocalStack) -> None:
+    before = stack.get_json("/api/kpis")
+    (seg_before,) = [s for s in before["calls"]["segments"] if s["queue"] == QUEUE]
+    topic_before = before["pipeline"]["topics"][stack.settings.topics.calls]
+
+    worker = next(p for p in stack.procs.procs if p.name.startswith("worker"))
+    worker.kill()  # a crash: no flush, no commit
+    stack.procs.procs.remove(worker)
+    stack.start_worker(timeout=60)
+
+    # every event of the first test again, byte for byte (a publisher retrying), and a late one
+    now = datetime.now(timezone.utc)
+    events = _events(T0)
+    late = {"event_id": "late-1", "type": "call.queued", "occurred_at": (now - timedelta(hours=3)).isoformat(),
+            "queue": QUEUE, "call_id": "c-late"}
+    asyncio.run(_publish(stack, [*events, late], []))
+
+    deadline = time.monotonic() + 30
+    while True:
+        topic = stack.get_json("/api/kpis")["pipeline"]["topics"][stack.settings.topics.calls]
+        if topic["rejected"].get("late") == 1 and topic["duplicate"] >= topic_before["duplicate"] + len(events):
+            break
+        assert time.monotonic() < deadline, topic
+        time.sleep(0.2)
+
+    after = stack.get_json("/api/kpis")
+    (seg_after,) = [s for s in after["calls"]["segments"] if s["queue"] == QUEUE]
+    assert seg_after["totals"] == seg_before["totals"]  # the restart replayed nothing into the figures
+    topic_after = after["pipeline"]["topics"][stack.settings.topics.calls]
+    assert topic_after["processed"] == topic_before["processed"]
+    assert topic_after["duplicate"] == topic_before["duplicate"] + len(events)
+    records = asyncio.run(_dead_letters(stack, expected=3))
+    assert [r["reason"] for r in records].count("late") == 1
 
 
 def test_metrics_pass_promtool(stack: LocalStack, tmp_path: Any) -> None:

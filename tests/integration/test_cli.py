@@ -1,0 +1,74 @@
+"""``cxpulse publish`` and ``cxpulse schema`` as a service team would use them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from cxpulse.embedded import Service
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cxpulse", *args], input=stdin, capture_output=True, text=True, timeout=60,
+        cwd=ROOT, env={**os.environ, **(env or {})},
+    )
+
+
+def test_schema_writes_one_file_per_event(tmp_path: Path) -> None:
+    result = run_cli("schema", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"call.queued.schema.json", "call.completed.schema.json", "survey.response.schema.json",
+            "events.schema.json"} <= names
+    schema = json.loads((tmp_path / "call.answered.schema.json").read_text())
+    assert "wait_seconds" in schema["required"]
+
+
+async def _consume(bootstrap: str, topic: str, expected: int) -> list[tuple[bytes, dict]]:  # type: ignore[type-arg]
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    out: list[tuple[bytes, dict]] = []  # type: ignore[type-arg]
+    try:
+        for _ in range(40):
+            for messages in (await consumer.getmany(timeout_ms=250)).values():
+                out.extend((m.key, json.loads(m.value)) for m in messages)
+            if len(out) >= expected:
+                break
+    finally:
+        await consumer.stop()
+    return out
+
+
+def test_publish_validates_each_line_and_sends_the_good_ones(broker_service: Service) -> None:
+    topic = f"cx.calls.{uuid.uuid4().hex[:8]}"
+    now = datetime.now(timezone.utc).isoformat()
+    lines = [
+        json.dumps({"event_id": "p1", "type": "call.queued", "occurred_at": now, "queue": "sales", "call_id": "k1"}),
+        json.dumps({"event_id": "p2", "type": "call.answered", "occurred_at": now, "queue": "sales", "call_id": "k1"}),
+        "",
+        json.dumps({"event_id": "p3", "type": "call.abandoned", "occurred_at": now, "queue": "sales",
+                    "call_id": "k2", "wait_seconds": 7}),
+        "not json at all",
+    ]
+    env = {"CXPULSE_KAFKA_URL": broker_service.url, "CXPULSE_TOPICS__CALLS": topic}
+    result = run_cli("publish", "-", stdin="\n".join(lines) + "\n", env=env)
+    assert result.returncode == 1, result.stderr  # some lines were rejected
+    assert "published 2 events, rejected 2" in result.stderr
+    assert "line 2" in result.stderr and "wait_seconds" in result.stderr
+    assert "line 5" in result.stderr and "malformed_json" in result.stderr
+
+    received = asyncio.run(_consume(broker_service.url.removeprefix("kafka://"), topic, expected=2))
+    assert sorted((key, value["event_id"]) for key, value in received) == [(b"k1", "p1"), (b"k2", "p3")]
