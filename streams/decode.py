@@ -55,8 +55,8 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
 
 
-def decode(raw: bytes | None, stream: str, max_bytes: int) -> BaseModel | Rejection:
-    """Validate one message from ``stream``'s topic."""
+def parse(raw: bytes | None, max_bytes: int) -> Any:
+    """The byte-level checks, shared by the worker and the publisher: JSON value or Rejection."""
     if not raw:
         return Rejection("empty", "message has no value")
     if len(raw) > max_bytes:
@@ -66,10 +66,15 @@ def decode(raw: bytes | None, stream: str, max_bytes: int) -> BaseModel | Reject
     except UnicodeDecodeError as exc:
         return Rejection("not_utf8", str(exc))
     try:
-        obj = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         return Rejection("malformed_json", str(exc))
-    return validate_object(obj, stream)
+
+
+def decode(raw: bytes | None, stream: str, max_bytes: int) -> BaseModel | Rejection:
+    """Validate one message from ``stream``'s topic."""
+    obj = parse(raw, max_bytes)
+    return obj if isinstance(obj, Rejection) else validate_object(obj, stream)
 
 
 def validate_object(obj: Any, stream: str) -> BaseModel | Rejection:

@@ -13,11 +13,10 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaProducer
 
 from cxpulse.settings import Settings
-from streams.decode import Rejection, validate_object
+from streams.decode import Rejection, parse, validate_object
 from streams.events import STREAM_EVENT_UNIONS, Envelope, partition_key, stream_of
 from streams.topics import topic_for
 
@@ -50,17 +49,8 @@ def validate_any(obj: Any) -> Envelope | Rejection:
 
 def decode_line(raw: bytes, max_bytes: int) -> Envelope | Rejection:
     """One JSON-lines record -> an event or a rejection, with the worker's reasons."""
-    if len(raw) > max_bytes:
-        return Rejection("oversized", f"{len(raw)} bytes > limit {max_bytes}")
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return Rejection("not_utf8", str(exc))
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return Rejection("malformed_json", str(exc))
-    return validate_any(obj)
+    obj = parse(raw, max_bytes)
+    return obj if isinstance(obj, Rejection) else validate_any(obj)
 
 
 def _decode_text(line: str | bytes, max_bytes: int) -> Envelope | Rejection | None:
