@@ -15,7 +15,7 @@ import os
 import tomllib
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
@@ -51,12 +51,55 @@ class QueueSettings(BaseModel):
     short_abandon_seconds: float = Field(5.0, ge=0, description="Abandons under this are short; 0 disables")
 
 
+class Threshold(BaseModel):
+    """Warning and critical levels of one KPI; the alert rules and the wall both read these."""
+
+    warning: float
+    critical: float
+    higher_is_worse: bool = True
+
+    def state(self, value: float | None) -> str:
+        """normal / warning / critical / nodata for a value."""
+        if value is None:
+            return "nodata"
+        worse = (lambda a, b: a >= b) if self.higher_is_worse else (lambda a, b: a <= b)
+        if worse(value, self.critical):
+            return "critical"
+        if worse(value, self.warning):
+            return "warning"
+        return "normal"
+
+
+class Thresholds(BaseModel):
+    """Defaults: docs/kpis.md gives each value's source (seeds, industry reference)."""
+
+    abandon_rate: Threshold = Threshold(warning=0.05, critical=0.10)
+    service_level: Threshold = Threshold(warning=0.80, critical=0.70, higher_is_worse=False)
+    longest_wait_seconds: Threshold = Threshold(warning=60, critical=120)
+    calls_waiting: Threshold = Threshold(warning=10, critical=20)
+    asa_seconds: Threshold = Threshold(warning=30, critical=60)
+    aht_seconds: Threshold = Threshold(warning=600, critical=900)
+    fcr: Threshold = Threshold(warning=0.70, critical=0.60, higher_is_worse=False)
+    nps: Threshold = Threshold(warning=20, critical=0, higher_is_worse=False)
+    csat: Threshold = Threshold(warning=0.75, critical=0.60, higher_is_worse=False)
+    ces_easy_rate: Threshold = Threshold(warning=0.70, critical=0.50, higher_is_worse=False)
+    ticket_backlog: Threshold = Threshold(warning=50, critical=100)
+    ticket_ttr_seconds: Threshold = Threshold(warning=86400, critical=172800)
+    cart_abandonment_rate: Threshold = Threshold(warning=0.75, critical=0.85)
+    # alerting-only knobs: page on real spikes, not on two dropped calls at 3 a.m.
+    abandon_min_offered: int = Field(20, ge=1, description="Calls offered in the window before abandon alerts apply")
+    abandon_spike_factor: float = Field(2.0, gt=1, description="Short-window rate vs its own 1h baseline")
+    pipeline_stale_seconds: float = Field(120, gt=0)
+    dead_letters_per_minute: float = Field(1.0, gt=0)
+
+
 class TopicSettings(BaseModel):
     calls: str = "cx.calls"
     tickets: str = "cx.tickets"
     carts: str = "cx.carts"
     surveys: str = "cx.surveys"
     deadletter: str = "cx.deadletter"
+    followups: str = "cx.followups"
     partitions: int = Field(4, ge=1, le=256)
 
     def sources(self) -> dict[str, str]:
@@ -90,6 +133,23 @@ class Settings(BaseSettings):
     fcr_repeat_window_days: float = Field(7.0, gt=0)
     waiting_max_age_seconds: float = Field(4 * 3600.0, gt=0)
 
+    # Surveys.
+    survey_min_sample: int = Field(30, ge=1, description="Below this many responses a figure is not meaningful")
+    nps_band_set: Literal["seed003", "seed004", "custom"] = "seed003"
+    nps_custom_bands: list[tuple[float, str]] = [(0.0, "bon"), (50.0, "excellent")]
+    nps_last_n: int = Field(100, ge=1, le=10000)
+    # satisfied answers per "min-max" scale (top-two-box by default; "0-1" is yes/no)
+    csat_satisfied: dict[str, list[int]] = {"1-5": [4, 5], "1-7": [6, 7], "0-10": [9, 10], "1-10": [9, 10], "0-1": [1]}
+    ces_easy_threshold: float = Field(5.0, ge=1, le=7, description="Normalised 1-7 score at or above which is 'easy'")
+
+    # Tickets.
+    ttr_denominator: Literal["resolved", "requests"] = "resolved"
+    ticket_top_categories: int = Field(10, ge=1, le=100)
+
+    # Carts.
+    cart_abandon_timeout_seconds: float = Field(1800.0, gt=0)
+    cart_timer_interval_seconds: float = Field(5.0, gt=0)
+
     # Redis windowed tables: how long each bucket resolution is kept.
     minute_bucket_ttl_seconds: int = Field(3 * 3600, ge=3600)
     hour_bucket_ttl_seconds: int = Field(8 * 86400, ge=86400)
@@ -99,6 +159,8 @@ class Settings(BaseSettings):
     batch_max_events: int = Field(1000, ge=1)
     batch_within_seconds: float = Field(0.2, gt=0)
     redis_retry_max_seconds: float = Field(5.0, gt=0)
+
+    thresholds: Thresholds = Thresholds()
 
     # Exporter.
     exporter_host: str = "127.0.0.1"

@@ -121,6 +121,7 @@ async def build_snapshot(store: WindowStore, settings: Settings, now: float | No
             "aht_components": list(settings.aht_components),
             "fcr_repeat_window_days": settings.fcr_repeat_window_days,
         },
+        "thresholds": settings.thresholds.model_dump(),
         "calls": {"segments": segments, "all": overall},
         "pipeline": _pipeline(health, workers, settings, now),
     }

@@ -32,8 +32,8 @@ def topic_for(settings: Settings, event: BaseModel) -> str:
 
 
 def all_topics(settings: Settings) -> list[str]:
-    """The four event topics plus the dead-letter topic."""
-    return [*settings.topics.sources().values(), settings.topics.deadletter]
+    """The four event topics plus the dead-letter and detractor follow-up topics."""
+    return [*settings.topics.sources().values(), settings.topics.deadletter, settings.topics.followups]
 
 
 async def ensure_topics(
