@@ -3,7 +3,7 @@
 One model is shared by the worker, the exporter, the publisher and the demo so that
 thresholds used at ingestion (service-level T, short-abandon threshold) are the very
 same ones the exporter reports next to the figures. Precedence, lowest first:
-defaults, the TOML file (``--config`` or ``CXPULSE_CONFIG``), environment variables,
+defaults, the TOML (or JSON) file (``--config`` or ``CXPULSE_CONFIG``), environment variables,
 command-line flags. Nested values use ``__`` in variable names
 (``CXPULSE_QUEUE_DEFAULTS__SL_THRESHOLD_SECONDS=30``); per-queue overrides are JSON
 (``CXPULSE_QUEUES='{"billing": {"sl_threshold_seconds": 60}}'``).
@@ -11,6 +11,7 @@ command-line flags. Nested values use ``__`` in variable names
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from enum import Enum
@@ -91,6 +92,19 @@ class Thresholds(BaseModel):
     abandon_spike_factor: float = Field(2.0, gt=1, description="Short-window rate vs its own 1h baseline")
     pipeline_stale_seconds: float = Field(120, gt=0)
     dead_letters_per_minute: float = Field(1.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _partial_overrides(cls, data: Any) -> Any:
+        """``CXPULSE_THRESHOLDS__CSAT__WARNING=0.8`` changes one level, keeping the rest."""
+        if not isinstance(data, dict):
+            return data
+        merged = dict(data)
+        for name, value in data.items():
+            default = cls.model_fields[name].default if name in cls.model_fields else None
+            if isinstance(value, dict) and isinstance(default, Threshold):
+                merged[name] = default.model_dump() | value
+        return merged
 
 
 class TopicSettings(BaseModel):
@@ -178,6 +192,14 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown IANA time zone {value!r} (e.g. UTC, Europe/Paris)") from exc
         return value
 
+    @field_validator("nps_custom_bands")
+    @classmethod
+    def _distinct_bounds(cls, value: list[tuple[float, str]]) -> list[tuple[float, str]]:
+        bounds = [bound for bound, _ in value]
+        if len(set(bounds)) != len(bounds):
+            raise ValueError(f"nps_custom_bands has a repeated lower bound: {bounds}")
+        return sorted(value)
+
     @field_validator("aht_components")
     @classmethod
     def _known_components(cls, value: list[str]) -> list[str]:
@@ -250,7 +272,7 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
     file_values: dict[str, Any] = {}
     if path:
         with open(path, "rb") as handle:
-            file_values = tomllib.load(handle)
+            file_values = json.load(handle) if str(path).endswith(".json") else tomllib.load(handle)
     settings = Settings(**file_values)
     clean = {key: value for key, value in overrides.items() if value is not None}
     if not clean:

@@ -60,20 +60,13 @@ class LocalStack:
         return self.settings
 
     def child_env(self, **extra: str) -> dict[str, str]:
-        s = self.settings
-        env = {
-            "CXPULSE_KAFKA_URL": s.kafka_url,
-            "CXPULSE_REDIS_URL": redis_url_of(s),
-            "CXPULSE_APP_ID": s.app_id,
-            "CXPULSE_TIME_ZONE": s.time_zone,
-            "CXPULSE_TOPICS": s.topics.model_dump_json(),
-            "CXPULSE_QUEUE_DEFAULTS": s.queue_defaults.model_dump_json(),
-            "CXPULSE_QUEUES": json.dumps({k: v.model_dump() for k, v in s.queues.items()}),
-            "CXPULSE_ALLOWED_LATENESS_SECONDS": str(s.allowed_lateness_seconds),
-            "CXPULSE_BATCH_WITHIN_SECONDS": str(s.batch_within_seconds),
-            "CXPULSE_LOG_LEVEL": s.log_level,
-            "PYTHONUNBUFFERED": "1",
-        }
+        """Children read the complete settings from a private file (secrets included)."""
+        path = self.workdir / "settings.json"
+        values = self.settings.model_dump(mode="json")
+        values["redis_url"] = redis_url_of(self.settings)
+        path.touch(mode=0o600, exist_ok=True)
+        path.write_text(json.dumps(values))
+        env = {"CXPULSE_CONFIG": str(path), "PYTHONUNBUFFERED": "1"}
         env.update(extra)
         return env
 

@@ -14,7 +14,9 @@ from typing import Any, Iterable
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from processors.windows import CALL_WINDOWS
+from exporters.families import count, counter, kpi, labels_of, live, windowed
+from exporters.stream_metrics import cart_metrics, survey_metrics, ticket_metrics
+from exporters.views import VIEWS
 
 # counter field -> (metric name without _total, help)
 CALL_COUNTERS: dict[str, tuple[str, str]] = {
@@ -55,47 +57,27 @@ WINDOW_KINDS = ("offered", "answered", "abandoned", "short_abandoned", "handled"
 
 
 def call_metrics(snapshot: dict[str, Any]) -> Iterable[Metric]:
-    segments = snapshot["calls"]["segments"]
-    labels = ["queue", "channel"]
-
+    view = VIEWS["calls"]
+    segments, dims, windows = snapshot["calls"]["segments"], view.dims, view.windows
     for field, (name, help_text) in CALL_COUNTERS.items():
-        family = CounterMetricFamily(name, help_text, labels=labels)
-        for seg in segments:
-            family.add_metric([seg["queue"], seg["channel"]], seg["totals"][field])
-        yield family
-
+        yield counter(name, help_text, segments, dims, field)
     gauges: dict[str, GaugeMetricFamily] = {}
-    for kpi, (name, help_text, extra) in CALL_GAUGES.items():
-        family = gauges.get(name)
-        if family is None:
-            family = gauges[name] = GaugeMetricFamily(name, help_text, labels=[*labels, "window", *extra])
-        for seg in segments:
-            for window in CALL_WINDOWS:
-                value = seg["windows"][window]["kpis"][kpi]
-                if value is not None:
-                    family.add_metric([seg["queue"], seg["channel"], window, *extra.values()], value)
+    for api_name, (name, help_text, extra) in CALL_GAUGES.items():
+        family = gauges.get(name) or GaugeMetricFamily(name, help_text, labels=[*dims, "window", *extra])
+        gauges[name] = windowed(name, help_text, segments, dims, windows, kpi(api_name), extra, family)
     yield from gauges.values()
-
-    in_window = GaugeMetricFamily("cx_calls_in_window", "Call counts in the window", labels=[*labels, "window", "kind"])
-    for seg in segments:
-        for window in CALL_WINDOWS:
-            counts = seg["windows"][window]["counts"]
-            for kind in WINDOW_KINDS:
-                in_window.add_metric([seg["queue"], seg["channel"], window, kind], counts[kind])
+    in_window = GaugeMetricFamily("cx_calls_in_window", "Call counts in the window", labels=[*dims, "window", "kind"])
+    for kind in WINDOW_KINDS:
+        windowed("", "", segments, dims, windows, count(kind), {"kind": kind}, in_window)
     yield in_window
-
-    waiting = GaugeMetricFamily("cx_calls_waiting", "Calls waiting in queue now", labels=labels)
-    longest = GaugeMetricFamily("cx_call_longest_wait_seconds", "Wait of the oldest call in queue now", labels=labels)
+    yield live("cx_calls_waiting", "Calls waiting in queue now", segments, dims, "waiting")
+    yield live("cx_call_longest_wait_seconds", "Wait of the oldest call in queue now", segments, dims,
+               "longest_wait_seconds")
     thresholds = GaugeMetricFamily(
-        "cx_call_sl_threshold_seconds", "Service-level threshold T configured for the queue", labels=labels
+        "cx_call_sl_threshold_seconds", "Service-level threshold T configured for the queue", labels=list(dims)
     )
     for seg in segments:
-        key = [seg["queue"], seg["channel"]]
-        waiting.add_metric(key, seg["live"]["waiting"])
-        longest.add_metric(key, seg["live"]["longest_wait_seconds"])
-        thresholds.add_metric(key, seg["thresholds"]["sl_threshold_seconds"])
-    yield waiting
-    yield longest
+        thresholds.add_metric(labels_of(seg, dims), seg["thresholds"]["sl_threshold_seconds"])
     yield thresholds
 
 
@@ -153,4 +135,7 @@ class SnapshotCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         yield from call_metrics(self.snapshot)
+        yield from survey_metrics(self.snapshot)
+        yield from ticket_metrics(self.snapshot)
+        yield from cart_metrics(self.snapshot)
         yield from pipeline_metrics(self.snapshot)

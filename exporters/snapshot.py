@@ -7,109 +7,71 @@ from buckets here (counters only), then the pure KPI functions take the ratios.
 
 from __future__ import annotations
 
-import logging
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Iterable
 
 from cxpulse.settings import Settings
-from processors.fold import CALL_FIELDS
+from exporters.views import VIEWS, Counts, StreamView
+from processors import keys
 from processors.kpis import calls as call_kpis
-from processors.store import WindowStore
-from processors.windows import CALL_WINDOWS, window_buckets, window_span
+from processors.kpis import surveys as survey_kpis
+from processors.store import Readout, WindowStore
+from processors.windows import window_buckets, window_span
 
-log = logging.getLogger(__name__)
 
 HEALTH_COUNTERS = ("processed", "duplicate", "replayed")
 
 
-def compute_call_kpis(counts: dict[str, float], settings: Settings) -> dict[str, float | None]:
-    c = {name: counts.get(name, 0.0) for name in CALL_FIELDS}
-    formulas: dict[str, Callable[[], float | None]] = {
-        "abandon_rate": lambda: call_kpis.abandon_rate(
-            offered=c["offered"], abandoned=c["abandoned"], short_abandoned=c["short_abandoned"],
-            mode=settings.abandon_rate_mode,
-        ),
-        "answer_rate": lambda: call_kpis.answer_rate(offered=c["offered"], answered=c["answered"]),
-        "service_level": lambda: call_kpis.service_level(
-            answered=c["answered"], answered_within=c["answered_within_sl"], abandoned=c["abandoned"],
-            abandoned_within=c["abandoned_within_sl"], short_abandoned=c["short_abandoned"],
-            mode=settings.service_level_mode,
-        ),
-        "asa_seconds": lambda: call_kpis.average_speed_of_answer(
-            answer_wait_seconds=c["answer_wait_seconds"], answered=c["answered"]
-        ),
-        "aht_seconds": lambda: call_kpis.average_handle_time(
-            talk_seconds=c["talk_seconds"], hold_seconds=c["hold_seconds"], acw_seconds=c["acw_seconds"],
-            handled=c["handled"], components=settings.aht_components,
-        ),
-        "transfer_rate": lambda: call_kpis.transfer_rate(transferred=c["transferred"], handled=c["handled"]),
-        "fcr_agent_flag": lambda: call_kpis.fcr_agent_flag(resolved=c["fcr_resolved"], flagged=c["fcr_flagged"]),
-        "fcr_repeat_contact": lambda: call_kpis.fcr_repeat_contact(
-            followed_by_repeat=c["followed_by_repeat"], eligible=c["fcr_eligible"]
-        ),
-        "repeat_contact_rate": lambda: call_kpis.repeat_contact_rate(
-            repeat_contacts=c["repeat_contacts"], eligible=c["fcr_eligible"]
-        ),
-    }
-    out: dict[str, float | None] = {}
-    for name, formula in formulas.items():
-        try:
-            out[name] = formula()
-        except ValueError as exc:  # inconsistent counters must not break a scrape
-            log.warning("KPI %s not computed: %s", name, exc)
-            out[name] = None
-    return out
-
-
-def _sum(parts: list[dict[str, float]]) -> dict[str, float]:
-    acc: dict[str, float] = {}
+def _sum(parts: Iterable[Counts]) -> Counts:
+    acc: Counts = {}
     for part in parts:
         for name, value in part.items():
             acc[name] = acc.get(name, 0.0) + value
     return acc
 
 
-def _split(segment: str) -> tuple[str, str]:
-    queue, _, channel = segment.partition("|")
-    return queue, channel
+def _window_entry(counts: Counts, settings: Settings, view: StreamView = VIEWS["calls"]) -> dict[str, Any]:
+    full = view.counts(counts)
+    return {"counts": full, "kpis": view.kpis(full, settings)}
+
+
+def _windows(view: StreamView, sums: dict[str, dict[str, Counts]], key: str, settings: Settings) -> dict[str, Any]:
+    return {w: _window_entry(sums[w].get(key, {}), settings, view) for w in view.windows}
+
+
+def _overall(view: StreamView, sums: dict[str, dict[str, Counts]], settings: Settings) -> dict[str, Any]:
+    return {w: _window_entry(_sum(sums[w].values()), settings, view) for w in view.windows}
+
+
+async def _read_view(store: WindowStore, view: StreamView, settings: Settings, now: float, stream: str | None = None):  # type: ignore[no-untyped-def]
+    per_window = {w: window_buckets(w, now, settings.zone) for w in view.windows}
+    readout = await store.read(stream or view.stream, [b for bs in per_window.values() for b in bs])
+    return readout, {w: readout.window(bs) for w, bs in per_window.items()}
+
+
+def _segments(view: StreamView, readout: Readout, sums: dict[str, dict[str, Counts]], settings: Settings) -> list[dict[str, Any]]:
+    out = []
+    for seg in readout.segments:
+        entry: dict[str, Any] = dict(zip(view.dims, seg.split("|")))
+        entry["totals"] = view.counts(readout.totals.get(seg, {}))
+        entry["windows"] = _windows(view, sums, seg, settings)
+        entry["_seg"] = seg
+        out.append(entry)
+    return out
 
 
 async def build_snapshot(store: WindowStore, settings: Settings, now: float | None = None) -> dict[str, Any]:
     now = time.time() if now is None else now
     zone = settings.zone
-    per_window = {w: window_buckets(w, now, zone) for w in CALL_WINDOWS}
-    readout = await store.read("calls", [b for bs in per_window.values() for b in bs])
-    waiting = await store.waiting(readout.segments)
+    calls = await _calls(store, settings, now)
+    surveys = await _surveys(store, settings, now)
+    tickets = await _tickets(store, settings, now)
+    carts = await _carts(store, settings, now)
     health = await store.health()
     workers = await store.workers()
-    sums = {w: readout.window(bs) for w, bs in per_window.items()}
-
-    segments = []
-    for seg in readout.segments:
-        queue, channel = _split(seg)
-        count, oldest = waiting.get(seg, (0, None))
-        cfg = settings.queue(queue)
-        segments.append(
-            {
-                "queue": queue,
-                "channel": channel,
-                "thresholds": cfg.model_dump(),
-                "live": {"waiting": count, "longest_wait_seconds": call_kpis.longest_wait(now, oldest)},
-                "totals": {name: readout.totals.get(seg, {}).get(name, 0.0) for name in CALL_FIELDS},
-                "windows": {
-                    w: _window_entry(sums[w].get(seg, {}), settings) for w in CALL_WINDOWS
-                },
-            }
-        )
-    overall = {
-        "live": {
-            "waiting": sum(s["live"]["waiting"] for s in segments),
-            "longest_wait_seconds": max((s["live"]["longest_wait_seconds"] for s in segments), default=0.0),
-        },
-        "windows": {w: _window_entry(_sum(list(sums[w].values())), settings) for w in CALL_WINDOWS},
-    }
-    spans = {w: dict(zip(("start", "end"), map(_iso, window_span(w, now, zone)))) for w in CALL_WINDOWS}
+    windows = sorted({w for view in VIEWS.values() for w in view.windows}, key=_window_order)
+    spans = {w: dict(zip(("start", "end"), map(_iso, window_span(w, now, zone)))) for w in windows}
     return {
         "generated_at": _iso(now),
         "now": now,
@@ -120,16 +82,92 @@ async def build_snapshot(store: WindowStore, settings: Settings, now: float | No
             "abandon_rate_mode": settings.abandon_rate_mode.value,
             "aht_components": list(settings.aht_components),
             "fcr_repeat_window_days": settings.fcr_repeat_window_days,
+            "ttr_denominator": settings.ttr_denominator,
+            "nps_band_set": settings.nps_band_set,
+            "cart_abandon_timeout_seconds": settings.cart_abandon_timeout_seconds,
         },
         "thresholds": settings.thresholds.model_dump(),
-        "calls": {"segments": segments, "all": overall},
+        "calls": calls,
+        "surveys": surveys,
+        "tickets": tickets,
+        "carts": carts,
         "pipeline": _pipeline(health, workers, settings, now),
     }
 
 
-def _window_entry(counts: dict[str, float], settings: Settings) -> dict[str, Any]:
-    full = {name: counts.get(name, 0.0) for name in CALL_FIELDS}
-    return {"counts": full, "kpis": compute_call_kpis(full, settings)}
+def _window_order(window: str) -> tuple[int, str]:
+    order = {"5m": 0, "15m": 1, "1h": 2, "24h": 3, "today": 4, "7d": 5, "30d": 6}
+    return order.get(window, 99), window
+
+
+async def _calls(store: WindowStore, settings: Settings, now: float) -> dict[str, Any]:
+    view = VIEWS["calls"]
+    readout, sums = await _read_view(store, view, settings, now)
+    segments = _segments(view, readout, sums, settings)
+    waiting = await store.waiting(readout.segments)
+    for entry in segments:
+        count, oldest = waiting.get(entry.pop("_seg"), (0, None))
+        entry["thresholds"] = settings.queue(entry["queue"]).model_dump()
+        entry["live"] = {"waiting": count, "longest_wait_seconds": call_kpis.longest_wait(now, oldest)}
+    live = {
+        "waiting": sum(s["live"]["waiting"] for s in segments),
+        "longest_wait_seconds": max((s["live"]["longest_wait_seconds"] for s in segments), default=0.0),
+    }
+    return {"segments": segments, "all": {"live": live, "windows": _overall(view, sums, settings)}}
+
+
+async def _surveys(store: WindowStore, settings: Settings, now: float) -> dict[str, Any]:
+    view = VIEWS["surveys"]
+    readout, sums = await _read_view(store, view, settings, now)
+    segments = _segments(view, readout, sums, settings)
+    last = await store.nps_last(readout.segments)
+    for entry in segments:
+        classes = last.get(entry.pop("_seg"), [])
+        entry["last_n"] = {
+            "n": settings.nps_last_n, "responses": len(classes), "nps": survey_kpis.nps_from_last(classes),
+            "meaningful": survey_kpis.meaningful(len(classes), settings.survey_min_sample),
+        }
+    by_queue: dict[str, dict[str, Any]] = {}
+    for queue in sorted({seg.split("|", 1)[0] for seg in readout.segments}):
+        mine = [seg for seg in readout.segments if seg.split("|", 1)[0] == queue]
+        by_queue[queue] = {
+            "windows": {w: _window_entry(_sum(sums[w].get(seg, {}) for seg in mine), settings, view) for w in view.windows}
+        }
+    agent_readout, agent_sums = await _read_view(store, view, settings, now, stream="surveys_agents")
+    agents = {agent: {"windows": _windows(view, agent_sums, agent, settings)} for agent in agent_readout.segments}
+    return {
+        "segments": segments,
+        "by_queue": by_queue,
+        "agents": agents,
+        "all": {"windows": _overall(view, sums, settings)},
+        "min_sample": settings.survey_min_sample,
+    }
+
+
+async def _tickets(store: WindowStore, settings: Settings, now: float) -> dict[str, Any]:
+    view = VIEWS["tickets"]
+    readout, sums = await _read_view(store, view, settings, now)
+    segments = _segments(view, readout, sums, settings)
+    backlog = await store.oldest({seg: keys.open_tickets(settings.app_id, seg) for seg in readout.segments})
+    for entry in segments:
+        count, oldest = backlog.get(entry.pop("_seg"), (0, None))
+        entry["live"] = {"open": count, "oldest_open_age_seconds": call_kpis.longest_wait(now, oldest)}
+    live = {
+        "open": sum(s["live"]["open"] for s in segments),
+        "oldest_open_age_seconds": max((s["live"]["oldest_open_age_seconds"] for s in segments), default=0.0),
+    }
+    return {"segments": segments, "all": {"live": live, "windows": _overall(view, sums, settings)}}
+
+
+async def _carts(store: WindowStore, settings: Settings, now: float) -> dict[str, Any]:
+    view = VIEWS["carts"]
+    readout, sums = await _read_view(store, view, settings, now)
+    segments = _segments(view, readout, sums, settings)
+    open_carts = await store.open_carts()
+    for entry in segments:
+        entry["live"] = {"open": open_carts.get(entry.pop("_seg"), 0)}
+    live = {"open": sum(open_carts.values())}
+    return {"segments": segments, "all": {"live": live, "windows": _overall(view, sums, settings)}}
 
 
 WORKER_ALIVE_SECONDS = 10.0

@@ -27,8 +27,8 @@ from processors.store import Source, WindowStore, connect
 log = logging.getLogger(__name__)
 
 
-class TopicDeadLetterSink:
-    """Dead-letter records go to the dead-letter topic; retried until the broker has them."""
+class TopicSink:
+    """Records for a side topic (dead letters, follow-ups); retried until the broker has them."""
 
     def __init__(self, topic: faust.TopicT, max_backoff: float = 5.0) -> None:
         self.topic = topic
@@ -50,10 +50,17 @@ class TopicDeadLetterSink:
 class Pipeline:
     """Per-process state the agents share, created lazily inside the worker's loop."""
 
-    def __init__(self, app: faust.App, settings: Settings, dead_letters: DeadLetterSink | None) -> None:
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        dead_letters: DeadLetterSink | None,
+        followups: DeadLetterSink | None = None,
+    ) -> None:
         self.app = app
         self.settings = settings
         self._dead_letters = dead_letters
+        self._followups = followups
         self._processor: BatchProcessor | None = None
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -61,11 +68,24 @@ class Pipeline:
     def processor(self) -> BatchProcessor:
         if self._processor is None:
             store = WindowStore(connect(redis_url_of(self.settings)), self.settings.app_id)
-            sink = self._dead_letters or TopicDeadLetterSink(
-                self.app.topic(self.settings.topics.deadletter, value_serializer="raw", key_serializer="raw")
-            )
-            self._processor = BatchProcessor(self.settings, store, sink, stopping=self._stopping)
+            sink = self._dead_letters or TopicSink(self._raw_topic(self.settings.topics.deadletter))
+            followups = self._followups or TopicSink(self._raw_topic(self.settings.topics.followups))
+            self._processor = BatchProcessor(self.settings, store, sink, followups=followups, stopping=self._stopping)
         return self._processor
+
+    def _raw_topic(self, name: str) -> faust.TopicT:
+        return self.app.topic(name, value_serializer="raw", key_serializer="raw")
+
+    async def expire_carts(self) -> None:
+        """The cart-abandonment timer: idle carts become abandoned (atomic, safe on every worker)."""
+        s = self.settings
+        ttls = {"m": s.minute_bucket_ttl_seconds, "h": s.hour_bucket_ttl_seconds, "d": s.day_bucket_ttl_seconds}
+        try:
+            counted = await self.processor.store.expire_carts(time.time(), s.cart_abandon_timeout_seconds, ttls)
+            if counted:
+                log.info("%d idle carts counted as abandoned", counted)
+        except Exception as exc:  # Redis away: the next tick retries, nothing is lost
+            log.warning("cart timer skipped: %s", exc)
 
     def _stopping(self) -> bool:
         return bool(getattr(self.app, "_stopped", None) and self.app._stopped.is_set())  # type: ignore[attr-defined]
@@ -83,7 +103,13 @@ class Pipeline:
             log.debug("heartbeat not written: %s", exc)
 
 
-def create_app(settings: Settings, *, dead_letters: DeadLetterSink | None = None, **faust_options: Any) -> faust.App:
+def create_app(
+    settings: Settings,
+    *,
+    dead_letters: DeadLetterSink | None = None,
+    followups: DeadLetterSink | None = None,
+    **faust_options: Any,
+) -> faust.App:
     options: dict[str, Any] = dict(
         broker=settings.faust_broker,
         store="memory://",
@@ -100,7 +126,7 @@ def create_app(settings: Settings, *, dead_letters: DeadLetterSink | None = None
     )
     options.update(faust_options)
     app = faust.App(settings.app_id, **options)
-    pipeline = Pipeline(app, settings, dead_letters)
+    pipeline = Pipeline(app, settings, dead_letters, followups)
     app.cxpulse = pipeline  # type: ignore[attr-defined]
 
     for stream_name, topic_name in settings.topics.sources().items():
@@ -108,6 +134,7 @@ def create_app(settings: Settings, *, dead_letters: DeadLetterSink | None = None
         app.agent(topic, name=f"cxpulse.{stream_name}")(_make_agent(pipeline, stream_name))
 
     app.timer(2.0)(pipeline.heartbeat)
+    app.timer(settings.cart_timer_interval_seconds)(pipeline.expire_carts)
     return app
 
 

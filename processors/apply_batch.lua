@@ -7,7 +7,9 @@
 --   u        updates: {d=dedupe key, f=fingerprint, src="topic:partition:offset",
 --                      rk=rejected-marker key, t=topic, x=dedupe expire-at,
 --                      s=segment, sk=segments-set key, ts=event time,
---                      c={field=amount}, b={{key, expire_at}, ...}, o={op, ...}}
+--                      c={field=amount}, b={{key, expire_at}, ...}, o={op, ...},
+--                      optional: ag=agent, ab=agent bucket targets, ask=agent segments key,
+--                      at={contact key, fill queue?, fill agent?}}
 --   r        rejections already dead-lettered: {k=marker key, t=topic, reason=...}
 -- Returns one status per update (0 new, 1 duplicate, 2 conflict, 3 replay), then
 -- one per rejection (0 counted now, 1 counted before).
@@ -40,7 +42,17 @@ local function max_field(field, value)
   if value > cur then redis.call('HSET', health, field, value) end
 end
 
-local function run_op(op)
+local function add_counts(targets, seg, counts)
+  for _, target in ipairs(targets) do
+    local key = target[1]
+    for field, amount in pairs(counts) do
+      bump(key, seg .. '|' .. field, amount)
+    end
+    if target[2] > 0 then redis.call('EXPIREAT', key, target[2]) end
+  end
+end
+
+local function run_op(op, seg, u)
   local kind = op[1]
   if kind == 'wait_add' then
     -- zkey, call id, queued at, ended-marker key, max age
@@ -83,6 +95,32 @@ local function run_op(op)
     redis.call('ZADD', hist, ts, member)
     redis.call('ZREMRANGEBYSCORE', hist, '-inf', '(' .. tostring(ts - ttl))
     redis.call('PEXPIRE', hist, ttl)
+  elseif kind == 'once' then
+    -- marker key, ttl, field: count the field the first time only (e.g. an escalated ticket)
+    if redis.call('SET', op[2], '1', 'NX', 'EX', op[3]) then add_counts(u.b, seg, {[op[4]] = 1}) end
+  elseif kind == 'contact_map' then
+    -- contact key, queue, agent, ttl: lets a later survey find its queue and agent
+    redis.call('SET', op[2], op[3] .. '\t' .. op[4], 'EX', op[5])
+  elseif kind == 'lastn' then
+    -- key prefix (+ final segment), class letter, n
+    local key = op[2] .. seg
+    redis.call('LPUSH', key, op[3])
+    redis.call('LTRIM', key, 0, op[4] - 1)
+  elseif kind == 'reopen' then
+    -- backlog zset, ticket id, open-since, ended-marker key
+    redis.call('DEL', op[5])
+    redis.call('ZADD', op[2], op[4], op[3])
+  elseif kind == 'cart_touch' then
+    -- open-carts zset, member, activity time, ended-marker key
+    if redis.call('EXISTS', op[5]) == 0 then
+      redis.call('ZADD', op[2], 'GT', op[4], op[3])
+    end
+  elseif kind == 'cart_end' then
+    -- open-carts zset, member, ended-marker key, marker ttl, field to count unless already ended
+    redis.call('ZREM', op[2], op[3])
+    local already = redis.call('EXISTS', op[4])
+    redis.call('SET', op[4], '1', 'EX', op[5])
+    if op[6] ~= '' and already == 0 then add_counts(u.b, seg, {[op[6]] = 1}) end
   else
     error('unknown op ' .. tostring(kind))
   end
@@ -109,15 +147,24 @@ for i, u in ipairs(batch.u) do
     end
   else
     redis.call('SET', u.d, u.f .. '|' .. u.src, 'EXAT', u.x)
-    for _, target in ipairs(u.b) do
-      local key = target[1]
-      for field, amount in pairs(u.c) do
-        bump(key, u.s .. '|' .. field, amount)
+    local seg, agent = u.s, u.ag
+    if u.at then
+      local known = redis.call('GET', u.at[1])
+      if known then
+        local tab = string.find(known, '\t', 1, true)
+        local kqueue, kagent = string.sub(known, 1, tab - 1), string.sub(known, tab + 1)
+        -- the segment starts with "-" when the event named no queue
+        if u.at[2] and kqueue ~= '' then seg = kqueue .. string.sub(seg, 2) end
+        if u.at[3] and kagent ~= '' then agent = kagent end
       end
-      if target[2] > 0 then redis.call('EXPIREAT', key, target[2]) end
     end
-    redis.call('SADD', u.sk, u.s)
-    for _, op in ipairs(u.o) do run_op(op) end
+    add_counts(u.b, seg, u.c)
+    redis.call('SADD', u.sk, seg)
+    if agent and agent ~= cjson.null then
+      add_counts(u.ab, agent, u.c)
+      redis.call('SADD', u.ask, agent)
+    end
+    for _, op in ipairs(u.o) do run_op(op, seg, u) end
     bump(health, u.t .. '|processed', 1)
     max_field(u.t .. '|last_event_ts', u.ts)
     out[#out + 1] = 0

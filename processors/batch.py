@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 from cxpulse.settings import Settings
 from processors.fold import Update, fold
+from processors.fold_surveys import is_detractor
 from processors.store import STATUS_CONFLICT, STATUS_DUPLICATE, STATUS_NEW, STATUS_REPLAY, RejectionMark, Source, WindowStore
 from streams.decode import Rejection, check_time, decode
 
@@ -100,12 +101,14 @@ class BatchProcessor:
         store: WindowStore,
         dead_letters: DeadLetterSink,
         *,
+        followups: DeadLetterSink | None = None,
         clock: Callable[[], float] = time.time,
         stopping: Callable[[], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.dead_letters = dead_letters
+        self.followups = followups
         self.clock = clock
         self.stopping = stopping
         self.dlq_log = RateLimitedLog()
@@ -126,6 +129,7 @@ class BatchProcessor:
         now_dt = datetime.fromtimestamp(now, timezone.utc)
         result = BatchResult()
         updates: list[tuple[Update, Source]] = []
+        valid: list[BaseModel] = []
         rejected: list[tuple[RawMessage, Rejection]] = []
         for msg in messages:
             checked = self._check(msg, stream, now_dt)
@@ -134,12 +138,17 @@ class BatchProcessor:
                 continue
             try:
                 updates.append((fold(self.settings, stream, checked), msg.source))
+                valid.append(checked)
+            except ValueError as exc:  # valid JSON, but not foldable under these settings
+                rejected.append((msg, Rejection("invalid", str(exc))))
             except Exception as exc:
                 log.exception("unexpected error folding %s", msg.source)
                 rejected.append((msg, Rejection("internal_error", f"{type(exc).__name__}: {exc}")))
 
         published = await self._retry(lambda: self.store.already_dead_lettered([m.source for m, _ in rejected]))
         await self._dead_letter(stream, [(m, r) for m, r in rejected if m.source not in published], now)
+        if stream == "surveys":
+            await self._follow_up([event for event in valid if is_detractor(event)])
         marks = [RejectionMark(msg.source, rej.reason) for msg, rej in rejected]
         statuses = await self.store.apply_with_retry(
             self.clock, updates, marks, max_backoff=self.settings.redis_retry_max_seconds, stopping=self.stopping
@@ -172,6 +181,27 @@ class BatchProcessor:
                 log.warning("redis unavailable, retrying in %.1fs: %s", delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.redis_retry_max_seconds)
+
+    async def _follow_up(self, detractors: Sequence[BaseModel]) -> None:
+        """Publish detractors for the CRM before their batch is stored.
+
+        An event whose dedupe key exists was stored by an earlier batch, which had
+        already published its follow-up: skip it. A crash between publishing and
+        storing re-publishes on replay (at-least-once; consumers dedupe on event_id).
+        """
+        if not detractors or self.followups is None:
+            return
+        seen = await self._retry(lambda: self.store.already_seen([e.event_id for e in detractors]))  # type: ignore[attr-defined]
+        records = [
+            (
+                (getattr(e, "customer_id", None) or e.survey_id).encode(),  # type: ignore[attr-defined]
+                orjson.dumps(e.model_dump(mode="json", exclude_none=True) | {"reason": "nps_detractor"}),
+            )
+            for e in detractors
+            if e.event_id not in seen  # type: ignore[attr-defined]
+        ]
+        if records:
+            await self.followups.send_all(records)
 
     async def _dead_letter(self, stream: str, rejected: Sequence[tuple[RawMessage, Rejection]], now: float) -> None:
         if not rejected:

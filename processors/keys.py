@@ -54,3 +54,35 @@ def health(app: str) -> str:
 def workers(app: str) -> str:
     """Sorted set of worker ids scored by their last heartbeat."""
     return f"{app}:workers"
+
+
+def contact(app: str, contact_id: str) -> str:
+    """queue/agent of a finished call or ticket, so a later survey about it is attributed."""
+    return f"{app}:contact:{contact_id}"
+
+
+def open_tickets(app: str, segment: str) -> str:
+    """Sorted set of open ticket ids, scored by creation time (the backlog)."""
+    return f"{app}:tickets:open:{segment}"
+
+
+def ticket_ended(app: str, ticket_id: str) -> str:
+    return f"{app}:tickets:ended:{ticket_id}"
+
+
+def open_carts(app: str) -> str:
+    """Sorted set of ``segment<TAB>cart id``, scored by the cart's last activity."""
+    return f"{app}:carts:open"
+
+
+def cart_ended(app: str, cart_id: str) -> str:
+    return f"{app}:carts:ended:{cart_id}"
+
+
+def nps_last_prefix(app: str) -> str:
+    """+ segment: list of the newest NPS classes (p/s/d) for "NPS of the last N responses"."""
+    return f"{app}:surveys:nps_last:"
+
+
+def ticket_escalated(app: str, ticket_id: str) -> str:
+    return f"{app}:tickets:escalated:{ticket_id}"

@@ -21,7 +21,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from processors import keys
 from processors.fold import Update
-from processors.windows import Bucket
+from processors.windows import RESOLUTIONS, Bucket
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,9 @@ class WindowStore:
     def __init__(self, client: aioredis.Redis, app_id: str) -> None:
         self.client = client
         self.app_id = app_id
-        source = resources.files("processors").joinpath("apply_batch.lua").read_text()
-        self._script = client.register_script(source)
+        scripts = resources.files("processors")
+        self._script = client.register_script(scripts.joinpath("apply_batch.lua").read_text())
+        self._expire_carts = client.register_script(scripts.joinpath("expire_carts.lua").read_text())
 
     def _payload(self, now: float, updates: Sequence[tuple[Update, Source]], rejections: Iterable[RejectionMark]) -> bytes:
         app = self.app_id
@@ -79,6 +80,7 @@ class WindowStore:
                         "c": u.counts,
                         "b": u.targets,
                         "o": u.ops,
+                        **_extras(app, u),
                     }
                     for u, src in updates
                 ],
@@ -126,6 +128,35 @@ class WindowStore:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, max_backoff)
 
+    async def expire_carts(self, now: float, timeout: float, ttls: dict[str, int], limit: int = 1000) -> int:
+        """Count carts idle past ``timeout`` as abandoned; returns how many this call counted."""
+        args: list[Any] = [
+            keys.open_carts(self.app_id), now, timeout, limit,
+            f"{self.app_id}:carts:", keys.cart_ended(self.app_id, ""), 7 * 86400,
+        ]
+        for res, size in RESOLUTIONS.items():
+            args += [res, size, ttls[res]]
+        return int(await self._expire_carts(args=args))
+
+    async def open_carts(self) -> dict[str, int]:
+        """Open carts per segment (channel)."""
+        members = await self.client.zrange(keys.open_carts(self.app_id), 0, -1)
+        out: dict[str, int] = {}
+        for member in members:
+            seg = member.split("\t", 1)[0]
+            out[seg] = out.get(seg, 0) + 1
+        return out
+
+    async def already_seen(self, event_ids: Sequence[str]) -> set[str]:
+        """Event ids whose dedupe key exists (their side effects already happened)."""
+        if not event_ids:
+            return set()
+        async with self.client.pipeline(transaction=False) as pipe:
+            for event_id in event_ids:
+                pipe.exists(keys.seen(self.app_id, event_id))
+            replies = await pipe.execute()
+        return {eid for eid, hit in zip(event_ids, replies) if hit}
+
     async def already_dead_lettered(self, sources: Sequence[Source]) -> set[Source]:
         """Sources whose rejection marker exists: their dead-letter record was published
         before the marker was set, so a replay need not publish it again."""
@@ -157,21 +188,35 @@ class WindowStore:
         )
         return readout
 
-    async def waiting(self, segments: Sequence[str]) -> dict[str, tuple[int, float | None]]:
-        """Per segment: (calls waiting, queued-at of the oldest)."""
-        if not segments:
+    async def oldest(self, zsets: dict[str, str]) -> dict[str, tuple[int, float | None]]:
+        """Per segment, for its sorted set (waiting calls, open tickets): (size, oldest score)."""
+        if not zsets:
             return {}
         async with self.client.pipeline(transaction=False) as pipe:
-            for seg in segments:
-                key = keys.waiting(self.app_id, seg)
+            for key in zsets.values():
                 pipe.zcard(key)
                 pipe.zrange(key, 0, 0, withscores=True)
             replies = await pipe.execute()
         out: dict[str, tuple[int, float | None]] = {}
-        for i, seg in enumerate(segments):
-            count, oldest = replies[2 * i], replies[2 * i + 1]
-            out[seg] = (int(count), float(oldest[0][1]) if oldest else None)
+        for i, seg in enumerate(zsets):
+            count, first = replies[2 * i], replies[2 * i + 1]
+            out[seg] = (int(count), float(first[0][1]) if first else None)
         return out
+
+    async def waiting(self, segments: Sequence[str]) -> dict[str, tuple[int, float | None]]:
+        """Per call segment: (calls waiting, queued-at of the oldest)."""
+        return await self.oldest({seg: keys.waiting(self.app_id, seg) for seg in segments})
+
+    async def nps_last(self, segments: Sequence[str]) -> dict[str, list[str]]:
+        """Per survey segment, the newest NPS classes (p/s/d), newest first."""
+        if not segments:
+            return {}
+        prefix = keys.nps_last_prefix(self.app_id)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for seg in segments:
+                pipe.lrange(prefix + seg, 0, -1)
+            replies = await pipe.execute()
+        return dict(zip(segments, replies))
 
     async def workers(self) -> dict[str, float]:
         """Worker id -> last heartbeat (epoch seconds)."""
@@ -196,6 +241,19 @@ class Readout:
                 for name, value in fields.items():
                     acc[name] = acc.get(name, 0.0) + value
         return out
+
+
+def _extras(app: str, u: Update) -> dict[str, Any]:
+    """Optional parts of an update; absent keys keep the Lua payload small."""
+    extra: dict[str, Any] = {}
+    if u.agent_targets:
+        extra["ab"] = u.agent_targets
+        extra["ask"] = keys.segments(app, u.stream + "_agents")
+        if u.agent:
+            extra["ag"] = u.agent
+    if u.attribute:
+        extra["at"] = u.attribute
+    return extra
 
 
 def _parse(raw: dict[str, str]) -> dict[str, dict[str, float]]:

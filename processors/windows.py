@@ -36,7 +36,6 @@ ROLLING_WINDOWS: dict[str, tuple[int, str]] = {
     "7d": (7, "d"),
     "30d": (30, "d"),
 }
-CALL_WINDOWS = ("5m", "15m", "1h", "today")
 
 
 def bucket_of(ts: float, res: str) -> Bucket:

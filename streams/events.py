@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
@@ -97,8 +97,10 @@ class TicketCreated(TicketEvent):
 
 
 class TicketFirstResponse(TicketEvent):
+    """The ticket's creation time travels with it: the worker keeps no per-ticket lookup."""
+
     type: Literal["ticket.first_response"]
-    created_at: AwareDatetime | None = None
+    created_at: AwareDatetime
 
 
 class TicketReassigned(TicketEvent):
@@ -114,7 +116,7 @@ class TicketEscalated(TicketEvent):
 
 class TicketResolved(TicketEvent):
     type: Literal["ticket.resolved"]
-    created_at: AwareDatetime | None = None
+    created_at: AwareDatetime
     contact_count: int = Field(1, ge=1, le=10000)
     category: Name | None = None
 
@@ -125,6 +127,7 @@ class TicketClosed(TicketEvent):
 
 class TicketReopened(TicketEvent):
     type: Literal["ticket.reopened"]
+    created_at: AwareDatetime | None = Field(None, description="Keeps the backlog's oldest-open age honest")
 
 
 TicketEventT = Annotated[
@@ -209,6 +212,18 @@ class SurveyResponse(SurveyEvent):
     scale_max: int = Field(10, ge=1, le=100)
     polarity: Literal["higher_is_better", "lower_is_better"] = "higher_is_better"
     comment: str | None = Field(None, max_length=4000)
+
+    @model_validator(mode="after")
+    def _score_on_its_scale(self) -> "SurveyResponse":
+        if self.scale_min >= self.scale_max:
+            raise ValueError(f"scale_min {self.scale_min} must be below scale_max {self.scale_max}")
+        if not self.scale_min <= self.score <= self.scale_max:
+            raise ValueError(f"score {self.score:g} is outside its scale {self.scale_min}-{self.scale_max}")
+        if self.score != int(self.score):
+            raise ValueError(f"score {self.score:g} is not a whole number")
+        if self.survey_type == "nps" and (self.scale_min, self.scale_max) not in ((0, 10), (1, 10)):
+            raise ValueError("an NPS answer must be on the 0-10 (or 1-10) scale")
+        return self
 
 
 SurveyEventT = Annotated[Union[SurveySent, SurveyResponse], Field(discriminator="type")]

@@ -6,7 +6,6 @@ fold, a lost event or a double count fails the test.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import subprocess
 import time
@@ -15,12 +14,12 @@ from typing import Any, Iterator
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from prometheus_client.parser import text_string_to_metric_families
 
 from cxpulse.settings import load_settings
 from cxpulse.stack import LocalStack
 from tests.conftest import require_binary
+from tests.integration.support import consume, publish, wait_for
+from tests.integration.support import samples as parse_samples
 
 pytestmark = pytest.mark.integration
 
@@ -90,51 +89,16 @@ def stack() -> Iterator[LocalStack]:
         yield local
 
 
-async def _publish(stack: LocalStack, events: list[dict[str, Any]], raw: list[bytes]) -> None:
-    from streams.publisher import Publisher
-
-    async with Publisher(stack.settings) as publisher:
-        for obj in events:
-            await publisher.publish_object(obj)
-        await publisher.flush()
-    # invalid input cannot go through the validating publisher: send it raw
-    producer = AIOKafkaProducer(bootstrap_servers=stack.settings.kafka_bootstrap)
-    await producer.start()
-    try:
-        for value in raw:
-            await producer.send_and_wait(stack.settings.topics.calls, value, key=b"bad")
-    finally:
-        await producer.stop()
-
-
-async def _dead_letters(stack: LocalStack, expected: int, timeout: float = 20.0) -> list[dict[str, Any]]:
-    consumer = AIOKafkaConsumer(
-        stack.settings.topics.deadletter, bootstrap_servers=stack.settings.kafka_bootstrap,
-        auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
-    )
-    await consumer.start()
-    records: list[dict[str, Any]] = []
-    try:
-        deadline = time.monotonic() + timeout
-        while len(records) < expected and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            for messages in batch.values():
-                records.extend(orjson.loads(m.value) for m in messages)
-    finally:
-        await consumer.stop()
-    return records
-
-
 def _wait_processed(stack: LocalStack, processed: int, rejected: int, timeout: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        snapshot = stack.get_json("/api/kpis")
+    def caught_up(snapshot: dict[str, Any]) -> bool:
         topic = snapshot["pipeline"]["topics"][stack.settings.topics.calls]
-        if topic["processed"] >= processed and sum(topic["rejected"].values()) >= rejected:
-            return snapshot
-        if time.monotonic() > deadline:
-            raise AssertionError(f"pipeline did not catch up: {topic}")
-        time.sleep(0.2)
+        return topic["processed"] >= processed and sum(topic["rejected"].values()) >= rejected
+
+    return wait_for(stack, caught_up, "the calls pipeline", timeout)
+
+
+def _dead_letters(stack: LocalStack, expected: int) -> list[dict[str, Any]]:
+    return [value for _, value in consume(stack, stack.settings.topics.deadletter, expected)]
 
 
 def test_known_call_events_give_exact_kpis(stack: LocalStack) -> None:
@@ -143,7 +107,7 @@ def test_known_call_events_give_exact_kpis(stack: LocalStack) -> None:
     duplicate = dict(events[0])  # c1 queued, published a second time
     invalid = {"event_id": "bad-1", "type": "call.answered", "occurred_at": now.isoformat(),
                "queue": QUEUE, "call_id": "c9"}  # wait_seconds missing
-    asyncio.run(_publish(stack, [*events, duplicate], [orjson.dumps(invalid), b"{not json"]))
+    publish(stack, [*events, duplicate], [orjson.dumps(invalid), b"{not json"])
 
     snapshot = _wait_processed(stack, processed=len(events), rejected=2)
     time.sleep(0.6)  # one more snapshot-cache period: nothing else may arrive
@@ -166,12 +130,7 @@ def test_known_call_events_give_exact_kpis(stack: LocalStack) -> None:
     assert snapshot["pipeline"]["workers_alive"] == 1
 
     # /metrics carries the same figures
-    metrics = stack.get_text("/metrics")
-    samples = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(metrics)
-        for s in family.samples
-    }
+    samples = parse_samples(stack.get_text("/metrics"))
     seg_labels = (("channel", CHANNEL), ("queue", QUEUE))
     assert samples[("cx_calls_offered_total", seg_labels)] == 6
     assert samples[("cx_calls_abandoned_total", seg_labels)] == 2
@@ -190,7 +149,7 @@ def test_known_call_events_give_exact_kpis(stack: LocalStack) -> None:
     assert samples[invalid_key] == 1
 
     # the invalid events are in the dead-letter topic with their reason and bytes
-    records = asyncio.run(_dead_letters(stack, expected=2))
+    records = _dead_letters(stack, expected=2)
     by_reason = {r["reason"]: r for r in records}
     assert set(by_reason) == {"invalid", "malformed_json"}
     assert "wait_seconds" in by_reason["invalid"]["error"]
@@ -214,15 +173,13 @@ def test_duplicates_count_once_across_a_worker_crash_and_late_events_are_dead_le
     events = _events(T0)
     late = {"event_id": "late-1", "type": "call.queued", "occurred_at": (now - timedelta(hours=3)).isoformat(),
             "queue": QUEUE, "call_id": "c-late"}
-    asyncio.run(_publish(stack, [*events, late], []))
+    publish(stack, [*events, late])
 
-    deadline = time.monotonic() + 30
-    while True:
-        topic = stack.get_json("/api/kpis")["pipeline"]["topics"][stack.settings.topics.calls]
-        if topic["rejected"].get("late") == 1 and topic["duplicate"] >= topic_before["duplicate"] + len(events):
-            break
-        assert time.monotonic() < deadline, topic
-        time.sleep(0.2)
+    def settled(snapshot: dict[str, Any]) -> bool:
+        topic = snapshot["pipeline"]["topics"][stack.settings.topics.calls]
+        return topic["rejected"].get("late") == 1 and topic["duplicate"] >= topic_before["duplicate"] + len(events)
+
+    wait_for(stack, settled, "the re-sent and late events", timeout=30)
 
     after = stack.get_json("/api/kpis")
     (seg_after,) = [s for s in after["calls"]["segments"] if s["queue"] == QUEUE]
@@ -230,7 +187,7 @@ def test_duplicates_count_once_across_a_worker_crash_and_late_events_are_dead_le
     topic_after = after["pipeline"]["topics"][stack.settings.topics.calls]
     assert topic_after["processed"] == topic_before["processed"]
     assert topic_after["duplicate"] == topic_before["duplicate"] + len(events)
-    records = asyncio.run(_dead_letters(stack, expected=3))
+    records = _dead_letters(stack, expected=3)
     assert [r["reason"] for r in records].count("late") == 1
 
 

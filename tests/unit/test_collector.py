@@ -10,8 +10,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from cxpulse.settings import load_settings
 from exporters.collector import CALL_COUNTERS, SnapshotCollector
 from exporters.snapshot import _window_entry
-from processors.fold import CALL_FIELDS
-from processors.windows import CALL_WINDOWS
+from processors.fold_calls import CALL_FIELDS
+from exporters.views import VIEWS
 
 SETTINGS = load_settings()
 
@@ -23,10 +23,13 @@ def snapshot(counts: dict[str, float]) -> dict[str, Any]:
         "thresholds": {"sl_threshold_seconds": 20.0, "short_abandon_seconds": 5.0},
         "live": {"waiting": 3, "longest_wait_seconds": 42.0},
         "totals": {name: counts.get(name, 0.0) for name in CALL_FIELDS},
-        "windows": {w: entry for w in CALL_WINDOWS},
+        "windows": {w: entry for w in VIEWS["calls"].windows},
     }
     return {
         "calls": {"segments": [segment]},
+        "surveys": {"segments": [], "min_sample": 30},
+        "tickets": {"segments": []},
+        "carts": {"segments": []},
         "pipeline": {
             "topics": {"cx.calls": {"processed": 10.0, "duplicate": 1.0, "replayed": 0.0,
                                     "rejected": {"late": 2.0, "invalid": 1.0}, "last_event_ts": 1.7e9,

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from cxpulse.settings import load_settings
-from processors.fold import CALL_FIELDS, fingerprint, fold
+from processors.fold import fingerprint, fold
+from processors.fold_calls import CALL_FIELDS
 from streams.decode import validate_object
 
 T0 = datetime(2026, 11, 22, 10, 0, 30, tzinfo=timezone.utc)
@@ -94,9 +95,79 @@ def test_fingerprint_separates_content_not_arrival() -> None:
     assert fingerprint(a) == fingerprint(b) != fingerprint(c)
 
 
-def test_other_streams_have_no_counters_yet() -> None:
-    ticket = validate_object(
-        {"event_id": "t", "type": "ticket.created", "occurred_at": T0.isoformat(), "ticket_id": "T1"}, "tickets"
-    )
-    update = fold(SETTINGS, "tickets", ticket)
-    assert update.counts == {} and update.ops == []
+def event(stream: str, type_: str, **fields: Any) -> Any:
+    obj = {"event_id": "e1", "type": type_, "occurred_at": T0.isoformat(), **fields}
+    parsed = validate_object(obj, stream)
+    assert not hasattr(parsed, "reason"), parsed
+    return parsed
+
+
+@pytest.mark.parametrize(
+    ("fields", "counts"),
+    [
+        ({"survey_type": "nps", "score": 9}, {"responses_nps": 1, "nps_responses": 1, "nps_promoters": 1}),
+        ({"survey_type": "nps", "score": 7}, {"responses_nps": 1, "nps_responses": 1, "nps_passives": 1}),
+        ({"survey_type": "nps", "score": 6, "scale_min": 1}, {"responses_nps": 1, "nps_responses": 1, "nps_detractors": 1}),
+        ({"survey_type": "csat", "score": 4, "scale_min": 1, "scale_max": 5},
+         {"responses_csat": 1, "csat_responses": 1, "csat_satisfied": 1, "csat_score": 4.0}),
+        ({"survey_type": "csat", "score": 3, "scale_min": 1, "scale_max": 5},
+         {"responses_csat": 1, "csat_responses": 1, "csat_score": 3.0}),
+        # CES 1-5 worded "I had to make a lot of effort": 1 is the easiest answer -> 7
+        ({"survey_type": "ces", "score": 1, "scale_min": 1, "scale_max": 5, "polarity": "lower_is_better"},
+         {"responses_ces": 1, "ces_responses": 1, "ces_score": 7.0, "ces_easy": 1}),
+        ({"survey_type": "ces", "score": 2, "scale_min": 1, "scale_max": 7},
+         {"responses_ces": 1, "ces_responses": 1, "ces_score": 2.0}),
+    ],
+)
+def test_survey_responses(fields: dict[str, Any], counts: dict[str, float]) -> None:
+    update = fold(SETTINGS, "surveys", event("surveys", "survey.response", survey_id="s1", queue="sales", **fields))
+    assert update.counts == pytest.approx(counts)
+    assert update.segment == "sales|voice|-"
+    assert [op[0] for op in update.ops] == (["lastn"] if fields["survey_type"] == "nps" else [])
+
+
+def test_survey_without_queue_is_attributed_through_its_contact() -> None:
+    update = fold(SETTINGS, "surveys", event("surveys", "survey.response", survey_id="s1", survey_type="nps",
+                                              score=3, contact_id="call-7", touchpoint="ivr"))
+    assert update.segment == "-|voice|ivr"
+    assert update.attribute == ["u:contact:call-7", True, True]
+    assert update.agent is None and update.agent_targets
+
+
+def test_survey_sent_counts_per_type() -> None:
+    update = fold(SETTINGS, "surveys", event("surveys", "survey.sent", survey_id="s1", survey_type="csat"))
+    assert update.counts == {"sent_csat": 1}
+
+
+def test_ticket_resolution_time_and_histogram() -> None:
+    created = T0.replace(hour=6)  # resolved 4 h after creation
+    update = fold(SETTINGS, "tickets", event("tickets", "ticket.resolved", ticket_id="T1", queue="support",
+                                              created_at=created.isoformat(), contact_count=1))
+    assert update.counts["resolved"] == 1
+    assert update.counts["resolution_seconds"] == 4 * 3600
+    assert update.counts["resolved_first_contact"] == 1
+    assert [k for k in update.counts if k.startswith("ttr_b")] == ["ttr_b5"]  # (2h, 4h], upper bound inclusive
+    assert [op[0] for op in update.ops] == ["wait_end", "contact_map"]
+
+
+def test_ticket_created_enters_the_backlog_with_its_category() -> None:
+    update = fold(SETTINGS, "tickets", event("tickets", "ticket.created", ticket_id="T1", category="delivery"))
+    assert update.counts == {"created": 1, "cat:delivery": 1}
+    assert update.ops[0][:4] == ["wait_add", "u:tickets:open:support|email", "T1", T0.timestamp()]
+
+
+def test_escalations_are_counted_once_per_ticket_by_redis() -> None:
+    update = fold(SETTINGS, "tickets", event("tickets", "ticket.escalated", ticket_id="T1", level=2))
+    assert update.counts == {}
+    assert update.ops == [["once", "u:tickets:escalated:T1", 90 * 86400, "escalated"]]
+
+
+def test_cart_lifecycle_counts() -> None:
+    created = fold(SETTINGS, "carts", event("carts", "cart.created", cart_id="K1"))
+    assert created.counts == {"created": 1} and created.ops[0][0] == "cart_touch"
+    assert created.segment == "web"
+    done = fold(SETTINGS, "carts", event("carts", "checkout.completed", cart_id="K1", amount=42.5, currency="EUR"))
+    assert done.counts == {"completed": 1, "revenue:EUR": 42.5, "orders:EUR": 1}
+    abandoned = fold(SETTINGS, "carts", event("carts", "cart.abandoned", cart_id="K1"))
+    assert abandoned.counts == {}  # counted by the Lua op, only if not already ended
+    assert abandoned.ops[0][-1] == "abandoned_explicit"

@@ -65,3 +65,14 @@ def test_kafka_url_forms() -> None:
 
 def test_duplicate_aht_components_count_once() -> None:
     assert load_settings(aht_components=["talk", "talk", "acw"]).aht_components == ["talk", "acw"]
+
+
+def test_partial_threshold_override_keeps_the_other_levels(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CXPULSE_THRESHOLDS__CSAT__WARNING", "0.8")
+    csat = load_settings().thresholds.csat
+    assert (csat.warning, csat.critical, csat.higher_is_worse) == (0.8, 0.60, False)
+
+
+def test_custom_nps_bands_need_distinct_bounds() -> None:
+    with pytest.raises(ValidationError, match="repeated"):
+        load_settings(nps_custom_bands=[(0, "ok"), (0, "good")])
