@@ -146,6 +146,9 @@ class Settings(BaseSettings):
     aht_components: list[str] = ["talk", "hold", "acw"]
     fcr_repeat_window_days: float = Field(7.0, gt=0)
     waiting_max_age_seconds: float = Field(4 * 3600.0, gt=0)
+    call_lifecycle_ttl_seconds: float = Field(
+        12 * 3600.0, gt=0, description="How long a call's steps are remembered to check their order"
+    )
 
     # Surveys.
     survey_min_sample: int = Field(30, ge=1, description="Below this many responses a figure is not meaningful")

@@ -11,8 +11,9 @@
 --                      optional: ag=agent, ab=agent bucket targets, ask=agent segments key,
 --                      at={contact key, fill queue?, fill agent?}}
 --   r        rejections already dead-lettered: {k=marker key, t=topic, reason=...}
--- Returns one status per update (0 new, 1 duplicate, 2 conflict, 3 replay), then
--- one per rejection (0 counted now, 1 counted before).
+--                      optional: lc={lifecycle key, step, event time, ttl}
+-- Returns one status per update (0 new, 1 duplicate, 2 conflict, 3 replay,
+-- 4 out of order), then one per rejection (0 counted now, 1 counted before).
 
 local batch = cjson.decode(ARGV[1])
 local now = tonumber(batch.now)
@@ -126,9 +127,35 @@ local function run_op(op, seg, u)
   end
 end
 
+-- A call's lifecycle must be possible in event time: answered/abandoned not before it
+-- was queued, completed only after an answer. Publish order may differ (a retry),
+-- times may not. Returns true if the step fits; records it if so.
+local TOLERANCE = 1.0
+local function lifecycle_fits(lc)
+  local key, step, ts, ttl = lc[1], lc[2], lc[3], lc[4]
+  local queued = tonumber(redis.call('HGET', key, 'queued') or '')
+  local ended = tonumber(redis.call('HGET', key, 'answered') or '') or tonumber(redis.call('HGET', key, 'abandoned') or '')
+  if step == 'queued' then
+    if ended and ended < ts - TOLERANCE then return false end
+  elseif step == 'answered' or step == 'abandoned' then
+    if queued and ts < queued - TOLERANCE then return false end
+  elseif step == 'completed' then
+    local answered = tonumber(redis.call('HGET', key, 'answered') or '')
+    if not answered or ts < answered - TOLERANCE then return false end
+  end
+  redis.call('HSET', key, step, ts)
+  redis.call('EXPIRE', key, ttl)
+  return true
+end
+
 for i, u in ipairs(batch.u) do
   local stored = redis.call('GET', u.d)
-  if stored then
+  if not stored and u.lc and not lifecycle_fits(u.lc) then
+    out[#out + 1] = 4
+    if redis.call('SET', u.rk, 'out_of_order', 'NX', 'EX', MARKER_TTL) then
+      bump(health, u.t .. '|rejected|out_of_order', 1)
+    end
+  elseif stored then
     local sep = string.find(stored, '|', 1, true)
     local fp, src = string.sub(stored, 1, sep - 1), string.sub(stored, sep + 1)
     if src == u.src then

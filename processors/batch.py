@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from cxpulse.settings import Settings
 from processors.fold import Update, fold
 from processors.fold_surveys import is_detractor
-from processors.store import STATUS_CONFLICT, STATUS_DUPLICATE, STATUS_NEW, STATUS_REPLAY, RejectionMark, Source, WindowStore
+from processors.store import STATUS_CONFLICT, STATUS_DUPLICATE, STATUS_NEW, STATUS_OUT_OF_ORDER, STATUS_REPLAY, RejectionMark, Source, WindowStore
 from streams.decode import Rejection, check_time, decode
 
 log = logging.getLogger(__name__)
@@ -165,6 +165,12 @@ class BatchProcessor:
             elif status == STATUS_CONFLICT:
                 error = f"event_id {update.event_id!r} was already used for an event with different content"
                 conflicts.append((by_source[source], Rejection("conflict", error)))
+            elif status == STATUS_OUT_OF_ORDER:
+                error = (
+                    "impossible call lifecycle in event time: answered/abandoned before queued, "
+                    "or completed before (or without) an answer"
+                )
+                conflicts.append((by_source[source], Rejection("out_of_order", error)))
         await self._dead_letter(stream, conflicts, now)
         for _, rej in rejected + conflicts:
             result.rejected[rej.reason] = result.rejected.get(rej.reason, 0) + 1

@@ -37,6 +37,8 @@ class Update:
     agent_targets: list[list[Any]] = field(default_factory=list)
     # fill a missing queue/agent from the contact the event refers to: [contact key, fill queue, fill agent]
     attribute: list[Any] | None = None
+    # check this step against the contact's lifecycle first: [key, step, event time, ttl]
+    lifecycle: list[Any] | None = None
 
 
 def fingerprint(event: BaseModel) -> str:

@@ -46,6 +46,9 @@ def fold_call(settings: Settings, event: BaseModel) -> Update:
     ended = keys.call_ended(app, event.call_id)  # type: ignore[attr-defined]
     # An ended marker must outlive any late "queued" for the same call.
     ended_ttl = int(settings.allowed_lateness_seconds + settings.max_clock_skew_seconds + 60)
+    step = event.type.split(".", 1)[1]  # type: ignore[attr-defined]
+    update.lifecycle = [keys.call_lifecycle(app, event.call_id), step, update.ts,  # type: ignore[attr-defined]
+                        int(settings.call_lifecycle_ttl_seconds)]
 
     if isinstance(event, CallQueued):
         counts["offered"] = 1

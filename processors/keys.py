@@ -86,3 +86,8 @@ def nps_last_prefix(app: str) -> str:
 
 def ticket_escalated(app: str, ticket_id: str) -> str:
     return f"{app}:tickets:escalated:{ticket_id}"
+
+
+def call_lifecycle(app: str, call_id: str) -> str:
+    """Hash step -> event time (queued, answered, abandoned, completed) of one call."""
+    return f"{app}:calls:life:{call_id}"

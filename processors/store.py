@@ -25,7 +25,7 @@ from processors.windows import RESOLUTIONS, Bucket
 
 log = logging.getLogger(__name__)
 
-STATUS_NEW, STATUS_DUPLICATE, STATUS_CONFLICT, STATUS_REPLAY = 0, 1, 2, 3
+STATUS_NEW, STATUS_DUPLICATE, STATUS_CONFLICT, STATUS_REPLAY, STATUS_OUT_OF_ORDER = 0, 1, 2, 3, 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +253,8 @@ def _extras(app: str, u: Update) -> dict[str, Any]:
             extra["ag"] = u.agent
     if u.attribute:
         extra["at"] = u.attribute
+    if u.lifecycle:
+        extra["lc"] = u.lifecycle
     return extra
 
 

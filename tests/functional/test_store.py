@@ -125,6 +125,8 @@ async def test_repeat_contacts_are_credited_once_in_any_arrival_order(
         return call(eid, "call.completed", ago[eid], call_id=f"call-{eid}", talk_seconds=30,
                     customer_id="cust-1", contact_reason="billing")
 
+    answers = [call(f"ans-{eid}", "call.answered", ago[eid] + 60, call_id=f"call-{eid}", wait_seconds=5) for eid in "ABC"]
+    await store.apply(NOW, [(fold(settings, "calls", e), src(100 + i)) for i, e in enumerate(answers)])
     order = [completed(eid) for eid in arrival]
     for i, event in enumerate(order):
         await store.apply(NOW, [(fold(settings, "calls", event), src(i))])
@@ -136,9 +138,11 @@ async def test_repeat_contacts_are_credited_once_in_any_arrival_order(
 
 async def test_contacts_outside_the_window_are_not_repeats(store: WindowStore, app_id: str) -> None:
     settings = load_settings(app_id=app_id, fcr_repeat_window_days=1 / 86400 * 50)  # a 50 s window
+    answers = [call(f"A{i}", "call.answered", 300, call_id=f"x{i}", wait_seconds=5) for i in (1, 2)]
     first = call("F1", "call.completed", 200, call_id="x1", talk_seconds=5, customer_id="c", contact_reason="r")
     second = call("F2", "call.completed", 100, call_id="x2", talk_seconds=5, customer_id="c", contact_reason="r")
-    await store.apply(NOW, [(fold(settings, "calls", first), src(0)), (fold(settings, "calls", second), src(1))])
+    events = [*answers, first, second]
+    await store.apply(NOW, [(fold(settings, "calls", e), src(i)) for i, e in enumerate(events)])
     t = await totals(store)
     assert t.get("repeat_contacts", 0) == 0
     assert t.get("followed_by_repeat", 0) == 0
@@ -152,3 +156,31 @@ async def test_rejections_are_counted_once_per_offset(store: WindowStore) -> Non
     assert await store.apply(NOW, [], [mark]) == [1]
     assert await store.already_dead_lettered([src(42), src(43)]) == {src(42)}
     assert (await store.health())["cx.calls|rejected|malformed_json"] == 1
+
+
+async def test_impossible_lifecycles_are_rejected_and_counted_once(store: WindowStore, settings: Settings) -> None:
+    from processors.store import STATUS_OUT_OF_ORDER
+
+    events = [
+        # L1: answered 30 s BEFORE it was queued (in event time): impossible
+        call("L1-q", "call.queued", 20, call_id="L1"),
+        call("L1-a", "call.answered", 50, call_id="L1", wait_seconds=1),
+        # L2: completed without ever being answered
+        call("L2-q", "call.queued", 60, call_id="L2"),
+        call("L2-d", "call.completed", 10, call_id="L2", talk_seconds=30),
+        # L3: published in reverse order but possible in event time: accepted
+        call("L3-a", "call.answered", 40, call_id="L3", wait_seconds=10),
+        call("L3-q", "call.queued", 50, call_id="L3"),
+        # L4: queued after its abandon in event time: impossible
+        call("L4-x", "call.abandoned", 80, call_id="L4", wait_seconds=2),
+        call("L4-q", "call.queued", 30, call_id="L4"),
+    ]
+    batch = [(fold(settings, "calls", e), src(i)) for i, e in enumerate(events)]
+    statuses = await store.apply(NOW, batch)
+    assert statuses == [STATUS_NEW, STATUS_OUT_OF_ORDER, STATUS_NEW, STATUS_OUT_OF_ORDER,
+                        STATUS_NEW, STATUS_NEW, STATUS_NEW, STATUS_OUT_OF_ORDER]
+    assert await store.apply(NOW, batch) == [STATUS_REPLAY, STATUS_OUT_OF_ORDER, STATUS_REPLAY, STATUS_OUT_OF_ORDER,
+                                             STATUS_REPLAY, STATUS_REPLAY, STATUS_REPLAY, STATUS_OUT_OF_ORDER]
+    t = await totals(store)
+    assert t["offered"] == 3 and t["answered"] == 1 and t["abandoned"] == 1 and t.get("handled", 0) == 0
+    assert (await store.health())["cx.calls|rejected|out_of_order"] == 3  # not 6: a replay is not a new rejection

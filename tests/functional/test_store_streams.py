@@ -43,8 +43,9 @@ async def apply(store: WindowStore, settings: Settings, stream: str, *events: An
 
 
 async def test_survey_is_attributed_to_its_calls_queue_and_agent(store: WindowStore, settings: Settings) -> None:
-    await apply(store, settings, "calls", ev("calls", "d1", "call.completed", 60, call_id="call-1", queue="billing",
-                                             agent_id="ann", talk_seconds=30))
+    await apply(store, settings, "calls",
+                ev("calls", "a1", "call.answered", 120, call_id="call-1", queue="billing", agent_id="ann", wait_seconds=3),
+                ev("calls", "d1", "call.completed", 60, call_id="call-1", queue="billing", agent_id="ann", talk_seconds=30))
     await apply(store, settings, "surveys", ev("surveys", "s1", "survey.response", 10, survey_id="S1",
                                                survey_type="nps", score=2, contact_id="call-1", touchpoint="email"))
     surveys = await store.read("surveys", [])

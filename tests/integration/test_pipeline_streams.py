@@ -61,9 +61,11 @@ def survey(eid: str, survey_type: str, score: int, ago: float = 30, **fields: An
 def test_surveys(stack: LocalStack) -> None:
     s = stack.settings
     # a call in "billing", answered by agent "bob": a survey about it names neither
-    publish(stack, [{"event_id": "call-77-done", "type": "call.completed", "occurred_at": at(120),
+    publish(stack, [{"event_id": "call-77-ans", "type": "call.answered", "occurred_at": at(200),
+                     "call_id": "call-77", "queue": "billing", "agent_id": "bob", "wait_seconds": 4},
+                    {"event_id": "call-77-done", "type": "call.completed", "occurred_at": at(120),
                      "call_id": "call-77", "queue": "billing", "agent_id": "bob", "talk_seconds": 60}])
-    wait_for(stack, lambda snap: processed(snap, s.topics.calls) >= 1, "the call")
+    wait_for(stack, lambda snap: processed(snap, s.topics.calls) >= 2, "the call")
 
     nps_scores = [10, 9, 9, 10, 9, 8, 7, 7, 3, 6]  # TV3: 50 % promoters, 20 % detractors
     events = [survey(f"n{i}", "nps", score, agent_id="ann") for i, score in enumerate(nps_scores)]

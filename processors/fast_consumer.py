@@ -1,0 +1,275 @@
+"""A Faust consumer whose drain loop does not pay four tasks per message.
+
+Where the time goes
+-------------------
+``faust.transport.consumer.Consumer._drain_messages`` hands every fetched message to
+the conductor with::
+
+    await self.wait_first(callback(message), self.suspend_flow.wait())
+
+``mode.Service.wait_first`` wraps each awaitable in a task, adds two more for the
+service's ``stopped`` and ``crashed`` events, waits with ``asyncio.wait`` and cancels
+the three losers: four tasks, a waiter future, a dozen done-callbacks and about
+eight trips through the event loop, *per message*. The race exists for one case:
+the callback may block (the stream buffer is full, the producer buffer is above its
+high-water mark, or flow control is suspended) and a rebalance must then be able to
+interrupt it, so that a message fetched before the rebalance is not delivered after
+it (faust-streaming #229/#241/#253).
+
+But the callback almost never blocks. It takes an uncontended lock, checks flow
+control and the producer buffer, decodes the message and ``put_nowait``s it into the
+stream's queue; all of that completes without suspending. The race is only needed
+once the callback actually has to wait.
+
+The fix
+-------
+Run the callback's coroutine directly up to its first suspension (what Python
+3.12's eager tasks do). If it finishes there (the common case) nothing else is
+needed: the original would have completed it too, because the callback's task
+always runs its first step before ``asyncio.wait`` could cancel it. If it
+suspends, the rest of it is raced against ``suspend_flow`` exactly as before, by
+the same ``wait_first``. So a blocked callback is still interrupted by a rebalance,
+by a stop and by a crash; only the price of the non-blocking path changes.
+
+``_drain_messages`` below is faust-streaming 0.15's, with that one call replaced
+(marked ``CHANGED``). It is installed through Faust's transport extension point
+(``Transport.Consumer``) with :func:`install`, which refuses any Faust other than
+0.15.x and leaves the stock consumer in place then (a warning says why): a
+different drain loop must be re-read before it is replaced. The change is small
+enough to go upstream as is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, AsyncIterator, Awaitable, Coroutine, Generator, cast
+
+import faust
+from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import AppT
+from mode import Service
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_FAUST = (0, 15)
+"""The faust-streaming minor series whose ``_drain_messages`` this module copies."""
+
+__all__ = ["FastDrainConsumer", "FastTransport", "install", "is_supported", "run_eagerly"]
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts: list[int] = []
+    for piece in version.split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+        if digits != piece:
+            break
+    return tuple(parts)
+
+
+def is_supported(version: str | None = None) -> bool:
+    """True for the faust-streaming versions whose drain loop is copied here."""
+    return _version_tuple(version or faust.__version__)[:2] == SUPPORTED_FAUST
+
+
+class _Continue:
+    """Awaitable that finishes a coroutine which ``run_eagerly`` already started.
+
+    Its ``__await__`` is the ``yield from`` protocol written out: whatever the
+    coroutine yields goes to the task awaiting us, whatever the task sends or throws
+    (a result, ``CancelledError``) goes back into the coroutine.
+    """
+
+    __slots__ = ("_coro", "_yielded")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], yielded: Any) -> None:
+        self._coro = coro
+        self._yielded = yielded
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, yielded = self._coro, self._yielded
+        self._yielded = None
+        while True:
+            try:
+                sent = yield yielded
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # delivered to the coroutine, as a task would
+                try:
+                    yielded = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    yielded = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _finish(pending: _Continue) -> Any:
+    return await pending
+
+
+def run_eagerly(coro: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
+    """Run ``coro`` until it completes or first suspends.
+
+    Returns ``(True, result)`` if it completed (an exception it raised propagates),
+    else ``(False, awaitable)`` where awaiting the awaitable (in a task, e.g. through
+    ``wait_first``) runs the rest of it. Must be called from a running event loop's
+    thread, like any code that steps a coroutine.
+    """
+    try:
+        yielded = coro.send(None)
+    except StopIteration as stop:
+        return True, stop.value
+    return False, _finish(_Continue(coro, yielded))
+
+
+class FastDrainConsumer(aiokafka_driver.Consumer):
+    """The aiokafka driver's consumer with the per-message race taken off the fast path."""
+
+    #: Messages that did suspend and went through ``wait_first`` (diagnostics, tests).
+    slow_path_messages: int = 0
+    #: Messages completed without suspending.
+    fast_path_messages: int = 0
+
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - copied loop, see module doc
+        # This is the background thread started by Fetcher, used to
+        # constantly read messages using Consumer.getmany.
+        # It takes Fetcher as argument, because we must be able to
+        # stop it using `await Fetcher.stop()`.
+        callback = self.callback
+        getmany = self.getmany
+        consumer_should_stop = cast(Service, self)._stopped.is_set
+        fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
+
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        flag_consumer_fetching = CONSUMER_FETCHING
+        set_flag = self.diag.set_flag
+        unset_flag = self.diag.unset_flag
+        commit_every = self._commit_every
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        suspend_flow = self.suspend_flow
+        wait_first = self.wait_first
+        eager = run_eagerly
+
+        yield_every = 100
+        num_since_yield = 0
+        fast = slow = 0
+        sleep = asyncio.sleep
+
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(flag_consumer_fetching)
+                ait = cast(AsyncIterator, getmany(timeout=1.0))
+
+                # Sleeping because sometimes getmany is called in a loop
+                # never releasing to the event loop
+                await self.sleep(0)
+                if not self.should_stop:
+                    async for tp, message in ait:
+                        num_since_yield += 1
+                        if num_since_yield > yield_every:
+                            await sleep(0)
+                            num_since_yield = 0
+
+                        offset = message.offset
+                        r_offset = get_read_offset(tp)
+                        if r_offset is None or offset >= r_offset:
+                            gap = offset - (r_offset or 0)
+                            # We have a gap in income messages
+                            if gap > 1 and r_offset:
+                                acks_enabled = acks_enabled_for(message.topic)
+                                if acks_enabled:
+                                    await self._add_gap(tp, r_offset + 1, offset)
+                            if commit_every is not None:
+                                if self._n_acked >= commit_every:
+                                    self._n_acked = 0
+                                    await self.commit()
+                            # CHANGED: upstream awaits
+                            #   self.wait_first(callback(message), self.suspend_flow.wait())
+                            # for every message. Run the callback up to its first
+                            # suspension instead; only a callback that has to wait is
+                            # raced against suspend_flow (and stop/crash) as before.
+                            done, rest = eager(callback(message))
+                            if done:
+                                fast += 1
+                            else:
+                                slow += 1
+                                await wait_first(cast(Awaitable, rest), suspend_flow.wait())
+                            set_read_offset(tp, offset)
+                        else:
+                            self.log.dev(
+                                "DROPPED MESSAGE ROFF %r: k=%r v=%r",
+                                offset,
+                                message.key,
+                                message.value,
+                            )
+                    unset_flag(flag_consumer_fetching)
+                    self.fast_path_messages, self.slow_path_messages = fast, slow
+
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                # we're already stopping so ignore
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                # we're already stopping so ignore
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            self.fast_path_messages, self.slow_path_messages = fast, slow
+            unset_flag(flag_consumer_fetching)
+
+
+class FastTransport(aiokafka_driver.Transport):
+    """The aiokafka transport (``kafka://``) using :class:`FastDrainConsumer`."""
+
+    Consumer = FastDrainConsumer
+
+
+def install(app: AppT, *, enabled: bool = True) -> bool:
+    """Make ``app`` consume through :class:`FastDrainConsumer`; True if it now does.
+
+    Call it right after creating the app, before its consumer exists. Leaves the
+    stock consumer (and returns False) when disabled, on a faust-streaming other
+    than 0.15.x, for a transport other than aiokafka's, or when the consumer was
+    already created.
+    """
+    if not enabled:
+        return False
+    if not is_supported():
+        log.warning(
+            "faust-streaming %s is not %d.%d.x: keeping Faust's own consumer "
+            "(processors.fast_consumer copies 0.15's drain loop and must be re-checked)",
+            faust.__version__, *SUPPORTED_FAUST,
+        )
+        return False
+    if getattr(app, "_consumer", None) is not None:
+        log.warning("fast consumer not installed: %r already has a consumer", app)
+        return False
+    urls = app.conf.broker_consumer
+    scheme = urls[0].scheme if urls else ""
+    if scheme not in ("kafka", "aiokafka"):
+        log.info("fast consumer not installed: transport %r is not aiokafka's", scheme)
+        return False
+    current = getattr(app, "_transport", None)
+    if isinstance(current, FastTransport):
+        return True
+    if current is not None and current.__class__ is not aiokafka_driver.Transport:
+        log.warning("fast consumer not installed: %r uses a custom transport", app)
+        return False
+    app.transport = FastTransport(urls, app)
+    return True
