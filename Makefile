@@ -19,7 +19,7 @@ PIP_FLAGS   ?= --progress-bar off
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv demo test test-unit schema clean
+.PHONY: help venv demo test test-unit schema ops clean
 
 help:
 	@echo "cxpulse make targets:"
@@ -27,6 +27,7 @@ help:
 	@echo "  make test       run every test tier (PYTEST_ARGS='-x -k name')"
 	@echo "  make test-unit  run only the unit and functional tiers"
 	@echo "  make schema     write the events' JSON Schema to $(SCHEMA_DIR)/"
+	@echo "  make ops        regenerate ops/prometheus/rules.yml and ops/grafana/dashboards/ from the default settings"
 	@echo "  make venv       create $(VENV) and install cxpulse with its test extras"
 	@echo "  make clean      remove $(VENV) and caches"
 
@@ -43,6 +44,7 @@ $(STAMP): pyproject.toml | $(VENV_PY)
 	$(PIP) install $(PIP_FLAGS) --upgrade pip
 	@echo "==> installing cxpulse (editable) with test extras"
 	$(PIP) install $(PIP_FLAGS) -e '.[test]'
+	$(PIP) check
 	@touch $@
 	@echo "==> $(VENV) is ready"
 
@@ -57,6 +59,12 @@ test-unit: venv
 
 schema: venv
 	$(VENV)/bin/cxpulse schema --out $(SCHEMA_DIR)
+
+# The committed rules and dashboards are generated from Settings() defaults (CXPULSE_*
+# variables ignored); tests/unit/test_rules.py and test_dashboards.py check they match.
+ops: venv
+	$(VENV_PY) -m cxpulse.rules --defaults --out ops/prometheus/rules.yml
+	$(VENV_PY) -m cxpulse.dashboards --defaults --out ops/grafana/dashboards
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build dist *.egg-info

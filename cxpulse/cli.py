@@ -46,8 +46,24 @@ def build_parser() -> argparse.ArgumentParser:
     _common(publish)
     publish.add_argument("file", nargs="?", default="-", help="JSON-lines file, or - for stdin")
 
+    top = sub.add_parser("top", help="Live terminal view of a running exporter's KPIs, with threshold states")
+    top.add_argument("--url", default="http://127.0.0.1:9477", help="Exporter base URL (default http://127.0.0.1:9477)")
+    top.add_argument("--window", default="15m", choices=["5m", "15m", "1h", "today"], help="Call window (default 15m)")
+    top.add_argument("--interval", type=float, default=1.0, help="Seconds between refreshes (default 1)")
+    top.add_argument("--duration", type=float, help="Stop after N seconds (default: until Ctrl-C)")
+    top.add_argument("--stale-after", type=float, default=30.0,
+                     help="Say DATA STALE when the newest event is older than this (default 30 s)")
+
     schema = sub.add_parser("schema", help="Write the JSON Schema of every event")
     schema.add_argument("--out", default="schemas", help="Output directory (default ./schemas)")
+
+    rules = sub.add_parser("rules", help="Write the Prometheus rules generated from the settings' thresholds")
+    rules.add_argument("--config", help="TOML settings file (also CXPULSE_CONFIG)")
+    rules.add_argument("--out", default="ops/prometheus/rules.yml", help="Output file (default ops/prometheus/rules.yml)")
+
+    dashboards = sub.add_parser("dashboards", help="Write the Grafana dashboards generated from the settings' thresholds")
+    dashboards.add_argument("--config", help="TOML settings file (also CXPULSE_CONFIG)")
+    dashboards.add_argument("--out", default="ops/grafana/dashboards", help="Output directory (default ops/grafana/dashboards)")
 
     simulate = sub.add_parser("simulate", help="Publish realistic simulated traffic")
     _common(simulate)
@@ -99,6 +115,25 @@ def _dispatch(args: argparse.Namespace) -> int:
         from streams.schema import write_schemas
 
         for path in write_schemas(Path(args.out)):
+            print(path)
+        return 0
+
+    if args.command == "top":
+        from cxpulse.top import run_top
+
+        return run_top(args.url, args.window, args.interval, args.duration, stale_after=args.stale_after)
+
+    if args.command == "rules":
+        from cxpulse.rules import main_rules
+
+        main_rules(Path(args.out), settings_from(args))
+        print(args.out)
+        return 0
+
+    if args.command == "dashboards":
+        from cxpulse.dashboards import main_dashboards
+
+        for path in main_dashboards(Path(args.out), settings_from(args)):
             print(path)
         return 0
 
