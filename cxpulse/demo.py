@@ -7,6 +7,7 @@ import sys
 import time
 import urllib.error
 from types import FrameType
+from typing import Any, Callable
 
 from rich.console import Console
 from rich.live import Live
@@ -14,7 +15,7 @@ from rich.text import Text
 
 from cxpulse.settings import Settings
 from cxpulse.stack import LocalStack
-from cxpulse.terminal import call_table
+from cxpulse.top import render
 
 
 class _Stop(Exception):
@@ -23,6 +24,34 @@ class _Stop(Exception):
 
 def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop()
+
+
+def _loop(
+    stack: LocalStack,
+    deadline: float | None,
+    show: Callable[[Any], Any],
+    window: str,
+    progress: Callable[[str], Any] | None = None,
+    every: float = 5.0,
+) -> None:
+    """Refresh once a second until the deadline; a dead child ends the demo with its log."""
+    last_progress = 0.0
+    while deadline is None or time.monotonic() < deadline:
+        try:
+            snapshot = stack.get_json("/api/kpis")
+            show(render(snapshot, window))
+            if progress is not None and time.monotonic() - last_progress >= every:
+                last_progress = time.monotonic()
+                topics = snapshot["pipeline"]["topics"]
+                done = int(sum(t["processed"] for t in topics.values()))
+                waiting = snapshot["calls"]["all"]["live"]["waiting"]
+                progress(f"{snapshot['generated_at'][11:19]} events processed {done} · calls waiting {waiting}")
+        except (urllib.error.URLError, OSError, KeyError) as exc:
+            show(Text(f"exporter not answering: {exc}", style="red"))
+        for proc in stack.procs.procs:
+            if not proc.alive():
+                raise RuntimeError(f"{proc.name} exited with {proc.proc.returncode}:\n{proc.tail()}")
+        time.sleep(1.0)
 
 
 def run_demo(
@@ -44,26 +73,28 @@ def run_demo(
     code = 0
     try:
         stack.start_infra()
-        stack.start_worker()
+        # the worker joins its consumer group (a few seconds) while the exporter starts;
+        # the table fills in as soon as the first batch is stored
+        stack.start_worker(wait_ready=False)
         url = stack.start_exporter(port)
         stack.start_simulator(rate=rate, seed=seed)
         console.print(
             f"\n[bold green]cxpulse is running[/] ({time.monotonic() - started:.1f}s)\n"
-            f"  metrics   {url}/metrics\n  KPIs      {url}/api/kpis\n  health    {url}/healthz\n"
+            f"  wall      {url}/wall\n  metrics   {url}/metrics\n  KPIs      {url}/api/kpis\n"
+            f"  health    {url}/healthz\n"
             f"  logs      {stack.workdir}\n"
             + ("  Ctrl-C to stop\n" if duration is None else f"  stopping after {duration:.0f}s\n")
         )
         deadline = None if duration is None else time.monotonic() + duration
-        with Live(Text("waiting for the first figures…"), console=console, refresh_per_second=4) as live:
-            while deadline is None or time.monotonic() < deadline:
-                try:
-                    live.update(call_table(stack.get_json("/api/kpis"), window))
-                except (urllib.error.URLError, OSError, KeyError) as exc:
-                    live.update(Text(f"exporter not answering: {exc}", style="red"))
-                for proc in stack.procs.procs:
-                    if not proc.alive():
-                        raise RuntimeError(f"{proc.name} exited with {proc.proc.returncode}:\n{proc.tail()}")
-                time.sleep(1.0)
+        if console.is_terminal:
+            with Live(Text("waiting for the first figures…"), console=console, refresh_per_second=4) as live:
+                _loop(stack, deadline, lambda frame: live.update(frame), window)
+        else:
+            # a pipe or a CI log: a progress line every 5 s, the full table at the end
+            last: list[Any] = []
+            _loop(stack, deadline, last.append, window, progress=lambda line: console.print(line), every=5.0)
+            if last:
+                console.print(last[-1])
     except (KeyboardInterrupt, _Stop):
         console.print("\nstopping…")
     except Exception as exc:  # show why, then clean up like any other exit

@@ -1,4 +1,4 @@
-"""The exporter's HTTP server: ``/metrics``, ``/api/kpis`` and ``/healthz``.
+"""The exporter's HTTP server: ``/metrics``, ``/api/kpis``, ``/healthz`` and the wall.
 
 Every figure is read from Redis, so an exporter restart resets nothing and several
 exporters can serve one deployment. A short-lived snapshot cache keeps a wall, a
@@ -8,7 +8,10 @@ Prometheus scrape and an API client hitting together to one Redis read.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hmac
 import logging
+import ssl
 import time
 from typing import Any
 
@@ -22,6 +25,7 @@ from redis.exceptions import RedisError
 from cxpulse.settings import Settings, redis_url_of
 from exporters.collector import SnapshotCollector
 from exporters.snapshot import build_snapshot
+from exporters.wall import register_wall
 from processors.store import WindowStore, connect
 
 log = logging.getLogger(__name__)
@@ -102,8 +106,33 @@ def _json(data: Any, status: int = 200) -> web.Response:
     )
 
 
+OPEN_PATHS = frozenset({"/healthz"})  # liveness probes need no credentials
+
+
+def basic_auth(user: str, password: str):  # type: ignore[no-untyped-def]
+    """Every path but /healthz needs the credentials; compared in constant time."""
+    expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    @web.middleware
+    async def middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
+        if request.path in OPEN_PATHS:
+            return await handler(request)
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            return web.Response(status=401, text="authentication required",
+                                headers={"WWW-Authenticate": 'Basic realm="cxpulse"'})
+        return await handler(request)
+
+    return middleware
+
+
 def create_web_app(settings: Settings, store: WindowStore | None = None) -> web.Application:
-    app = web.Application()
+    middlewares = []
+    if settings.exporter_basic_auth_user and settings.exporter_basic_auth_password:
+        middlewares.append(
+            basic_auth(settings.exporter_basic_auth_user, settings.exporter_basic_auth_password.get_secret_value())
+        )
+    app = web.Application(middlewares=middlewares)
     store = store or WindowStore(connect(redis_url_of(settings)), settings.app_id)
     app[STORE_KEY] = store
     app[SETTINGS_KEY] = settings
@@ -111,6 +140,7 @@ def create_web_app(settings: Settings, store: WindowStore | None = None) -> web.
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/kpis", api_kpis)
     app.router.add_get("/healthz", healthz)
+    register_wall(app)  # the wallboard: /, /wall, /wall/static/*, /api/trends (docs/wallboard.md)
 
     async def close_store(app: web.Application) -> None:
         await app[STORE_KEY].client.aclose()
@@ -122,8 +152,15 @@ def create_web_app(settings: Settings, store: WindowStore | None = None) -> web.
 def run_exporter(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM; binds 127.0.0.1 unless told otherwise."""
     app = create_web_app(settings)
-    log.info("exporter listening on http://%s:%d", settings.exporter_host, settings.exporter_port)
+    ssl_context = None
+    if settings.exporter_tls_certfile and settings.exporter_tls_keyfile:
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(settings.exporter_tls_certfile, settings.exporter_tls_keyfile)
+    scheme = "https" if ssl_context else "http"
+    auth = " (basic auth)" if settings.exporter_basic_auth_user else ""
+    log.info("exporter listening on %s://%s:%d%s (wall at /wall)", scheme, settings.exporter_host,
+             settings.exporter_port, auth)
     web.run_app(
         app, host=settings.exporter_host, port=settings.exporter_port, print=None, access_log=None,
-        handle_signals=True, shutdown_timeout=5,
+        handle_signals=True, shutdown_timeout=5, ssl_context=ssl_context,
     )
