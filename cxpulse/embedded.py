@@ -87,16 +87,21 @@ def start_redis(
     binary, _origin = redis_binary()
     data = workdir / f"redis-{port}"
     data.mkdir(parents=True, exist_ok=True)
-    args = [
-        str(binary), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
-        "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+    args = [str(binary)]
+    if password:
+        # the password goes in a private config file, not on argv where `ps` shows it
+        conf = data / "secret.conf"
+        conf.touch(mode=0o600, exist_ok=True)
+        conf.write_text(f"requirepass {password}\n")
+        args.append(str(conf))
+    args += [
+        "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
+        # "always": Redis fsyncs before it replies, so a stored batch survives even a
+        # kill -9 of Redis, and the worker commits offsets only after that reply.
+        "--appendonly", "yes", "--appendfsync", "always", "--save", "",
         "--daemonize", "no", "--protected-mode", "yes", "--logfile", "",
     ]
-    env = {}
-    if password:
-        # passed through a config on stdin would be nicer; the argv is private to this user
-        args += ["--requirepass", password]
-    proc = procs.add(ManagedProcess("redis", args, workdir / "redis.log", env=env))
+    proc = procs.add(ManagedProcess("redis", args, workdir / "redis.log"))
     wait_until(lambda: port_open("127.0.0.1", port), timeout, f"redis on port {port}", proc)
     auth = f":{password}@" if password else ""
     return Service("redis", f"redis://{auth}127.0.0.1:{port}/0", port, proc)

@@ -126,8 +126,17 @@ class Settings(BaseSettings):
         env_prefix="CXPULSE_", env_nested_delimiter="__", extra="ignore", validate_default=True
     )
 
-    # Connections. Secrets travel as SecretStr so they never print.
+    # Connections. Secrets travel as SecretStr so they never print; each can also be
+    # given as a file (CXPULSE_REDIS_URL_FILE, CXPULSE_KAFKA_SASL_PASSWORD_FILE, ...).
     kafka_url: str = "kafka://127.0.0.1:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
+    # redis://:password@host:port/db, or rediss:// for TLS
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     app_id: str = "cxpulse"
     topics: TopicSettings = TopicSettings()
@@ -182,7 +191,14 @@ class Settings(BaseSettings):
     # Exporter.
     exporter_host: str = "127.0.0.1"
     exporter_port: int = Field(9477, ge=0, le=65535)
+    exporter_basic_auth_user: str | None = None
+    exporter_basic_auth_password: SecretStr | None = None
+    exporter_tls_certfile: str | None = None
+    exporter_tls_keyfile: str | None = None
     snapshot_cache_seconds: float = Field(0.5, ge=0)
+    wall_stale_seconds: float = Field(
+        30.0, gt=0, description="The wall says DATA STALE when the newest event is older than this"
+    )
 
     log_level: str = "INFO"
 
@@ -239,6 +255,47 @@ class Settings(BaseSettings):
                 url = url[len(scheme):]
         return url.replace(";", ",")
 
+    def kafka_client_options(self) -> dict[str, Any]:
+        """aiokafka keyword arguments for the configured security (producer, consumer, admin)."""
+        options: dict[str, Any] = {"security_protocol": self.kafka_security_protocol}
+        if "SSL" in self.kafka_security_protocol:
+            from aiokafka.helpers import create_ssl_context
+
+            options["ssl_context"] = create_ssl_context(
+                cafile=self.kafka_ssl_cafile, certfile=self.kafka_ssl_certfile, keyfile=self.kafka_ssl_keyfile
+            )
+        if self.kafka_security_protocol.startswith("SASL"):
+            options["sasl_mechanism"] = self.kafka_sasl_mechanism
+            options["sasl_plain_username"] = self.kafka_sasl_username
+            options["sasl_plain_password"] = (
+                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+            )
+        return options
+
+    def faust_credentials(self) -> Any:
+        """The same security for Faust's broker connections (None for PLAINTEXT)."""
+        import faust
+
+        options = self.kafka_client_options()
+        if self.kafka_security_protocol.startswith("SASL"):
+            return faust.SASLCredentials(
+                username=options["sasl_plain_username"], password=options["sasl_plain_password"],
+                mechanism=self.kafka_sasl_mechanism, ssl_context=options.get("ssl_context"),
+            )
+        if self.kafka_security_protocol == "SSL":
+            return faust.SSLCredentials(options["ssl_context"])
+        return None
+
+    @model_validator(mode="after")
+    def _auth_pairs(self) -> "Settings":
+        if (self.exporter_basic_auth_user is None) != (self.exporter_basic_auth_password is None):
+            raise ValueError("exporter basic auth needs both exporter_basic_auth_user and _password")
+        if (self.exporter_tls_certfile is None) != (self.exporter_tls_keyfile is None):
+            raise ValueError("exporter TLS needs both exporter_tls_certfile and exporter_tls_keyfile")
+        if self.kafka_security_protocol.startswith("SASL") and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError("SASL needs kafka_sasl_username and kafka_sasl_password")
+        return self
+
     @property
     def faust_broker(self) -> str:
         return "kafka://" + self.kafka_bootstrap.replace(",", ";")
@@ -269,13 +326,31 @@ def zone_is_hour_aligned(zone_name: str) -> bool:
     return True
 
 
+SECRET_FIELDS = ("redis_url", "kafka_sasl_password", "exporter_basic_auth_password")
+
+
+def _secret_files() -> dict[str, str]:
+    """``CXPULSE_<SECRET>_FILE=/run/secrets/x`` -> the file's content (Docker/Kubernetes secrets)."""
+    values: dict[str, str] = {}
+    for name in SECRET_FIELDS:
+        path = os.environ.get(f"CXPULSE_{name.upper()}_FILE")
+        if not path:
+            continue
+        if os.environ.get(f"CXPULSE_{name.upper()}"):
+            raise ValueError(f"set CXPULSE_{name.upper()} or CXPULSE_{name.upper()}_FILE, not both")
+        with open(path, encoding="utf-8") as handle:
+            values[name] = handle.read().strip()
+    return values
+
+
 def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
-    """Build settings from the TOML file (if any), the environment, then ``overrides``."""
+    """Build settings from the TOML file (if any), secret files, the environment, then ``overrides``."""
     path = config or os.environ.get("CXPULSE_CONFIG")
     file_values: dict[str, Any] = {}
     if path:
         with open(path, "rb") as handle:
             file_values = json.load(handle) if str(path).endswith(".json") else tomllib.load(handle)
+    file_values.update(_secret_files())
     settings = Settings(**file_values)
     clean = {key: value for key, value in overrides.items() if value is not None}
     if not clean:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import tempfile
 import time
 import urllib.request
@@ -18,7 +19,7 @@ from typing import Any, Callable
 
 from cxpulse.embedded import Service, python_module_cmd, start_broker, start_redis
 from cxpulse.procs import ManagedProcess, ProcessSet, free_port, wait_until
-from cxpulse.settings import Settings, load_settings, redis_url_of
+from cxpulse.settings import SECRET_FIELDS, Settings, load_settings
 
 
 class LocalStack:
@@ -28,7 +29,9 @@ class LocalStack:
         *,
         settings: Settings | None = None,
         progress: Callable[[str], None] = lambda message: None,
+        redis_password: str | None = None,
     ) -> None:
+        self.redis_password = redis_password
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="cxpulse-")
         self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
         self.procs = ProcessSet()
@@ -48,7 +51,7 @@ class LocalStack:
         self.broker = start_broker(self.procs, self.workdir)
         self.progress(f"  broker on {self.broker.url} ({time.monotonic() - started:.1f}s)")
         self.progress("starting redis-server…")
-        self.redis = start_redis(self.procs, self.workdir)
+        self.redis = start_redis(self.procs, self.workdir, password=self.redis_password)
         self.progress(f"  redis on 127.0.0.1:{self.redis.port} ({time.monotonic() - started:.1f}s)")
         self.settings = load_settings(
             None,
@@ -63,7 +66,9 @@ class LocalStack:
         """Children read the complete settings from a private file (secrets included)."""
         path = self.workdir / "settings.json"
         values = self.settings.model_dump(mode="json")
-        values["redis_url"] = redis_url_of(self.settings)
+        for name in SECRET_FIELDS:  # a JSON dump masks secrets; the private file must not
+            secret = getattr(self.settings, name)
+            values[name] = secret.get_secret_value() if secret is not None else None
         path.touch(mode=0o600, exist_ok=True)
         path.write_text(json.dumps(values))
         env = {"CXPULSE_CONFIG": str(path), "PYTHONUNBUFFERED": "1"}
@@ -95,6 +100,23 @@ class LocalStack:
         self.exporter_url = url
         return url
 
+    def start_exporter_tls(self, cafile: Path, port: int | None = None, timeout: float = 20.0) -> str:
+        """Like ``start_exporter`` for an exporter configured with TLS (health checked over HTTPS)."""
+        import ssl
+
+        port = port or free_port()
+        proc = self.procs.add(
+            ManagedProcess(
+                "exporter", python_module_cmd("exporter"), self.workdir / "exporter.log",
+                self.child_env(CXPULSE_EXPORTER_PORT=str(port), CXPULSE_EXPORTER_HOST="127.0.0.1"),
+            )
+        )
+        url = f"https://127.0.0.1:{port}"
+        context = ssl.create_default_context(cafile=str(cafile))
+        wait_until(lambda: _http_ok(url + "/healthz", context), timeout, "exporter /healthz over TLS", proc, interval=0.1)
+        self.exporter_url = url
+        return url
+
     def start_simulator(self, rate: float, seed: int, duration: float | None = None) -> ManagedProcess:
         args = ["simulate", "--rate", str(rate), "--seed", str(seed)]
         if duration:
@@ -103,7 +125,30 @@ class LocalStack:
             ManagedProcess("simulator", python_module_cmd(*args), self.workdir / "simulator.log", self.child_env())
         )
 
+    def restart_redis(self, down_seconds: float = 0.0, hard: bool = False) -> None:
+        """Stop Redis (SIGKILL if ``hard``), wait, start it again on the same port and data."""
+        assert self.redis is not None
+        old = self.redis.proc
+        if hard:
+            old.kill()
+        else:
+            old.stop()
+        self.procs.procs.remove(old)
+        time.sleep(down_seconds)
+        self.redis = start_redis(self.procs, self.workdir, port=self.redis.port, password=self.redis_password)
+
+    def pause_broker(self) -> None:
+        """Freeze the broker (SIGSTOP): connections stay open but nothing answers."""
+        assert self.broker is not None
+        self.broker.proc.signal(signal.SIGSTOP)
+
+    def resume_broker(self) -> None:
+        assert self.broker is not None
+        self.broker.proc.signal(signal.SIGCONT)
+
     def stop(self) -> dict[str, int | None]:
+        if self.broker is not None:
+            self.resume_broker()  # a frozen broker would ignore SIGTERM
         codes = self.procs.stop_all()
         if self._tmp is not None:
             self._tmp.cleanup()
@@ -135,9 +180,9 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _http_ok(url: str) -> bool:
+def _http_ok(url: str, context: Any = None) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=1) as response:
+        with urllib.request.urlopen(url, timeout=1, context=context) as response:
             return response.status == 200
     except OSError:
         return False

@@ -120,6 +120,12 @@ def pipeline_metrics(snapshot: dict[str, Any]) -> Iterable[Metric]:
     yield GaugeMetricFamily(
         "cx_pipeline_workers_alive", "Worker processes with a heartbeat in the last 10 s", value=pipeline["workers_alive"]
     )
+    broker = pipeline["broker"]
+    if broker["up"] is not None:
+        yield GaugeMetricFamily("cx_pipeline_broker_up", "1 if a worker reached the broker in the last 10 s",
+                                value=1 if broker["up"] else 0)
+        yield GaugeMetricFamily("cx_pipeline_broker_last_ok_timestamp_seconds",
+                                "Last time a worker's metadata probe got an answer", value=broker["last_ok_ts"])
     beats = [entry["last_heartbeat_ts"] for entry in pipeline["workers"].values()]
     if beats:
         yield GaugeMetricFamily(

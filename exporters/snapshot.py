@@ -171,12 +171,14 @@ async def _carts(store: WindowStore, settings: Settings, now: float) -> dict[str
 
 
 WORKER_ALIVE_SECONDS = 10.0
+BROKER_UP_SECONDS = 10.0
 
 
 def _pipeline(health: dict[str, float], workers: dict[str, float], settings: Settings, now: float) -> dict[str, Any]:
     topics: dict[str, dict[str, Any]] = {}
     for topic in settings.topics.sources().values():
         topics[topic] = _empty_topic()
+    broker_ok = health.pop("broker|last_ok_ts", None)
     for field, value in health.items():
         parts = field.split("|")
         entry = topics.setdefault(parts[0], _empty_topic())
@@ -188,6 +190,11 @@ def _pipeline(health: dict[str, float], workers: dict[str, float], settings: Set
         "topics": topics,
         "workers": {wid: {"last_heartbeat_ts": ts, "age_seconds": max(now - ts, 0.0)} for wid, ts in workers.items()},
         "workers_alive": sum(1 for ts in workers.values() if now - ts <= WORKER_ALIVE_SECONDS),
+        # as seen by the workers' probes; unknown until a worker has probed once
+        "broker": {
+            "last_ok_ts": broker_ok,
+            "up": None if broker_ok is None else now - broker_ok <= BROKER_UP_SECONDS,
+        },
     }
 
 

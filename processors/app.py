@@ -62,6 +62,8 @@ class Pipeline:
         self._dead_letters = dead_letters
         self._followups = followups
         self._processor: BatchProcessor | None = None
+        self._probe: Any = None
+        self._broker_ok = True
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
 
     @property
@@ -91,16 +93,42 @@ class Pipeline:
         return bool(getattr(self.app, "_stopped", None) and self.app._stopped.is_set())  # type: ignore[attr-defined]
 
     async def heartbeat(self) -> None:
-        """Lets the exporter tell a live worker from a dead one (WorkerDown alerts)."""
+        """Lets the exporter tell a live worker from a dead one, and a reachable broker from
+        an unreachable one (WorkerDown, PipelineStalled)."""
         now = time.time()
+        broker_ok = await self._probe_broker()
         key = keys.workers(self.settings.app_id)
         try:
             async with self.processor.store.client.pipeline(transaction=False) as pipe:
                 pipe.zadd(key, {self.worker_id: now})
                 pipe.zremrangebyscore(key, "-inf", now - 3600)  # forget workers gone for an hour
+                if broker_ok:
+                    pipe.hset(keys.health(self.settings.app_id), "broker|last_ok_ts", now)
                 await pipe.execute()
         except Exception as exc:
-            log.debug("heartbeat not written: %s", exc)
+            log.warning("heartbeat not written (redis unavailable?): %s", exc)
+
+    async def _probe_broker(self) -> bool:
+        """A metadata round trip with a short timeout; a frozen broker accepts TCP but never answers."""
+        from aiokafka import AIOKafkaClient
+
+        try:
+            if self._probe is None:
+                self._probe = AIOKafkaClient(
+                    bootstrap_servers=self.settings.kafka_bootstrap, request_timeout_ms=3000,
+                    **self.settings.kafka_client_options(),
+                )
+                await asyncio.wait_for(self._probe.bootstrap(), 3)
+            await asyncio.wait_for(self._probe.fetch_all_metadata(), 3)
+        except Exception as exc:
+            if self._broker_ok:
+                log.warning("broker unreachable: %s", exc or type(exc).__name__)
+            self._broker_ok = False
+            return False
+        if not self._broker_ok:
+            log.warning("broker reachable again")
+        self._broker_ok = True
+        return True
 
 
 def create_app(
@@ -112,6 +140,7 @@ def create_app(
 ) -> faust.App:
     options: dict[str, Any] = dict(
         broker=settings.faust_broker,
+        broker_credentials=settings.faust_credentials(),
         store="memory://",
         topic_partitions=settings.topics.partitions,
         topic_disable_leader=True,

@@ -96,6 +96,7 @@ class Publisher:
             client_id=f"{settings.app_id}-publisher",
             linger_ms=linger_ms,
             enable_idempotence=False,
+            **settings.kafka_client_options(),
         )
 
     async def start(self) -> None:

@@ -61,6 +61,7 @@ async def ensure_topics(
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap or settings.kafka_bootstrap,
         client_id=f"{settings.app_id}-admin",
+        **settings.kafka_client_options(),
     )
     await admin.start()
     try:

@@ -24,7 +24,15 @@ from tests.integration.support import samples as parse_samples
 pytestmark = pytest.mark.integration
 
 QUEUE, CHANNEL = "billing", "voice"
-T0 = datetime.now(timezone.utc)  # one event time for the module, so a resend is byte-identical
+_T0: list[datetime] = []
+
+
+def t0() -> datetime:
+    """One event time for the module, fixed when its first test runs (not at import: a long
+    suite would push the events out of the 5-minute window), so a resend is byte-identical."""
+    if not _T0:
+        _T0.append(datetime.now(timezone.utc))
+    return _T0[0]
 
 
 def _events(now: datetime) -> list[dict[str, Any]]:
@@ -102,7 +110,7 @@ def _dead_letters(stack: LocalStack, expected: int) -> list[dict[str, Any]]:
 
 
 def test_known_call_events_give_exact_kpis(stack: LocalStack) -> None:
-    now = T0
+    now = t0()
     events = _events(now)
     duplicate = dict(events[0])  # c1 queued, published a second time
     invalid = {"event_id": "bad-1", "type": "call.answered", "occurred_at": now.isoformat(),
@@ -170,7 +178,7 @@ def test_duplicates_count_once_across_a_worker_crash_and_late_events_are_dead_le
 
     # every event of the first test again, byte for byte (a publisher retrying), and a late one
     now = datetime.now(timezone.utc)
-    events = _events(T0)
+    events = _events(t0())
     late = {"event_id": "late-1", "type": "call.queued", "occurred_at": (now - timedelta(hours=3)).isoformat(),
             "queue": QUEUE, "call_id": "c-late"}
     publish(stack, [*events, late])

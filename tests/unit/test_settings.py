@@ -76,3 +76,36 @@ def test_partial_threshold_override_keeps_the_other_levels(monkeypatch: pytest.M
 def test_custom_nps_bands_need_distinct_bounds() -> None:
     with pytest.raises(ValidationError, match="repeated"):
         load_settings(nps_custom_bands=[(0, "ok"), (0, "good")])
+
+
+def test_sasl_settings_reach_every_kafka_client(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    secret = tmp_path / "sasl"
+    secret.write_text("k4fka-pw\n")
+    monkeypatch.setenv("CXPULSE_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("CXPULSE_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("CXPULSE_KAFKA_SASL_USERNAME", "cx")
+    monkeypatch.setenv("CXPULSE_KAFKA_SASL_PASSWORD_FILE", str(secret))
+    s = load_settings()
+    options = s.kafka_client_options()
+    assert options == {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512",
+                       "sasl_plain_username": "cx", "sasl_plain_password": "k4fka-pw"}
+    credentials = s.faust_credentials()
+    assert credentials.username == "cx" and credentials.password == "k4fka-pw"
+    assert "k4fka-pw" not in repr(s)
+
+
+def test_a_secret_from_env_and_from_file_is_ambiguous(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "url").write_text("redis://:a@h:1/0")
+    monkeypatch.setenv("CXPULSE_REDIS_URL", "redis://:b@h:1/0")
+    monkeypatch.setenv("CXPULSE_REDIS_URL_FILE", str(tmp_path / "url"))
+    with pytest.raises(ValueError, match="not both"):
+        load_settings()
+
+
+def test_half_configured_auth_and_tls_are_refused() -> None:
+    with pytest.raises(ValidationError, match="basic auth"):
+        load_settings(exporter_basic_auth_user="wall")
+    with pytest.raises(ValidationError, match="TLS"):
+        load_settings(exporter_tls_certfile="/x.pem")
+    with pytest.raises(ValidationError, match="SASL"):
+        load_settings(kafka_security_protocol="SASL_SSL")
