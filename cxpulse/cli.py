@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import random
 import signal
 import sys
@@ -85,12 +84,10 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
     )
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+def setup_logging(settings: Settings) -> None:
+    from cxpulse.logs import setup_logging as configure
+
+    configure(settings.log_level, settings.log_format)
 
 
 def _sigterm_as_interrupt(signum: int, frame: object) -> None:
@@ -139,7 +136,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     if args.command == "exporter":
         settings = settings_from(args, exporter_host=args.host, exporter_port=args.port)
-        setup_logging(settings.log_level)
+        setup_logging(settings)
         from exporters.api import run_exporter
 
         run_exporter(settings)
@@ -147,19 +144,19 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     if args.command == "worker":
         settings = settings_from(args)
-        setup_logging(settings.log_level)
+        setup_logging(settings)
         from processors.runner import run_worker
 
         return run_worker(settings)
 
     if args.command == "publish":
         settings = settings_from(args)
-        setup_logging(settings.log_level)
+        setup_logging(settings)
         return asyncio.run(_publish(settings, args.file))
 
     if args.command == "simulate":
         settings = settings_from(args)
-        setup_logging(settings.log_level)
+        setup_logging(settings)
         from streams.simulator import run_simulator
 
         async def simulate() -> dict[str, int]:

@@ -200,7 +200,13 @@ class Settings(BaseSettings):
         30.0, gt=0, description="The wall says DATA STALE when the newest event is older than this"
     )
 
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("time_zone")
     @classmethod

@@ -20,7 +20,12 @@ def run_worker(settings: Settings) -> int:
     # declares the topics its agents read from.
     asyncio.run(ensure_topics(settings))
     app = create_app(settings)
-    worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False)
+    from cxpulse.logs import logging_config
+
+    worker = Worker(
+        app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False,
+        logging_config=logging_config(settings.log_level, settings.log_format),
+    )
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:

@@ -1,0 +1,47 @@
+"""Log set-up shared by every process: plain text for people, JSON lines for log pipelines.
+
+``CXPULSE_LOG_FORMAT=json`` makes every line one JSON object (time, level, logger,
+message, and the exception if any), so a log shipper can filter dead letters by
+reason or a worker's broker outages without regexes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def logging_config(level: str, fmt: str) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` dict; also handed to Faust's worker."""
+    formatter: dict[str, Any] = {"()": JsonFormatter} if fmt == "json" else {"format": TEXT_FORMAT}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"cxpulse": formatter},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": sys.stderr, "formatter": "cxpulse"}},
+        "root": {"level": level.upper(), "handlers": ["stderr"]},
+    }
+
+
+def setup_logging(level: str, fmt: str = "text") -> None:
+    import logging.config
+
+    logging.config.dictConfig(logging_config(level, fmt))
