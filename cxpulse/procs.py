@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,17 @@ def port_open(host: str, port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.3):
         return True
     return False
+
+
+def http_ok(url: str, context: Any = None) -> bool:
+    """True if ``url`` answers 200 within a second (a readiness probe)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=1, context=context) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
 
 
 class ManagedProcess:

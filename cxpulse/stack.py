@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from cxpulse.embedded import Service, python_module_cmd, start_broker, start_redis
-from cxpulse.procs import ManagedProcess, ProcessSet, free_port, wait_until
+from cxpulse.procs import ManagedProcess, ProcessSet, free_port, http_ok, wait_until
 from cxpulse.settings import SECRET_FIELDS, Settings, load_settings
 
 
@@ -96,7 +96,7 @@ class LocalStack:
             )
         )
         url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _http_ok(url + "/healthz"), timeout, "exporter /healthz", proc, interval=0.1)
+        wait_until(lambda: http_ok(url + "/healthz"), timeout, "exporter /healthz", proc, interval=0.1)
         self.exporter_url = url
         return url
 
@@ -113,7 +113,7 @@ class LocalStack:
         )
         url = f"https://127.0.0.1:{port}"
         context = ssl.create_default_context(cafile=str(cafile))
-        wait_until(lambda: _http_ok(url + "/healthz", context), timeout, "exporter /healthz over TLS", proc, interval=0.1)
+        wait_until(lambda: http_ok(url + "/healthz", context), timeout, "exporter /healthz over TLS", proc, interval=0.1)
         self.exporter_url = url
         return url
 
@@ -180,9 +180,3 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _http_ok(url: str, context: Any = None) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1, context=context) as response:
-            return response.status == 200
-    except OSError:
-        return False

@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cxpulse.settings import Threshold
-from cxpulse.terminal import _pct, _secs, call_table
+from cxpulse.terminal import _pct, call_table
 
 WINDOWS = ("5m", "15m", "1h", "today")
 DEFAULT_URL = "http://127.0.0.1:9477"

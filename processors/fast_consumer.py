@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 SUPPORTED_FAUST = (0, 15)
 """The faust-streaming minor series whose ``_drain_messages`` this module copies."""
 
-__all__ = ["FastDrainConsumer", "FastTransport", "install", "is_supported", "run_eagerly"]
+__all__ = ["FastConsumerThread", "FastDrainConsumer", "FastTransport", "install", "is_supported", "run_eagerly"]
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -132,6 +132,9 @@ def run_eagerly(coro: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
 
 class FastDrainConsumer(aiokafka_driver.Consumer):
     """The aiokafka driver's consumer with the per-message race taken off the fast path."""
+
+    def _new_consumer_thread(self) -> "aiokafka_driver.AIOKafkaConsumerThread":
+        return FastConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     #: Messages that did suspend and went through ``wait_first`` (diagnostics, tests).
     slow_path_messages: int = 0
@@ -234,19 +237,47 @@ class FastDrainConsumer(aiokafka_driver.Consumer):
             unset_flag(flag_consumer_fetching)
 
 
+class FastConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
+    """The aiokafka consumer thread, with the fetch wait Faust hard-codes made configurable.
+
+    Faust creates its worker consumer with ``fetch_max_wait_ms=1500``. A broker that
+    answers a fetch only when that wait is over, or when every partition in it has
+    data (Tansu does), then adds up to 1.5 s to every event's way to the worker.
+    ``FastTransport.fetch_max_wait_ms`` (None keeps Faust's value) replaces it before
+    the consumer starts. aiokafka has no public setter for it after construction, so
+    this sets the attribute its constructor stores; on an aiokafka without it, the
+    value is left alone and a warning says so.
+    """
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        wanted = getattr(transport, "fetch_max_wait_ms", None)
+        if wanted is not None:
+            if hasattr(consumer, "_fetch_max_wait_ms"):
+                consumer._fetch_max_wait_ms = int(wanted)
+            else:  # pragma: no cover - depends on the aiokafka release
+                log.warning("this aiokafka has no _fetch_max_wait_ms: keeping Faust's fetch wait")
+        return consumer
+
+
 class FastTransport(aiokafka_driver.Transport):
     """The aiokafka transport (``kafka://``) using :class:`FastDrainConsumer`."""
 
     Consumer = FastDrainConsumer
 
+    def __init__(self, *args: Any, fetch_max_wait_ms: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fetch_max_wait_ms = fetch_max_wait_ms
 
-def install(app: AppT, *, enabled: bool = True) -> bool:
+
+def install(app: AppT, *, enabled: bool = True, fetch_max_wait_ms: int | None = None) -> bool:
     """Make ``app`` consume through :class:`FastDrainConsumer`; True if it now does.
 
     Call it right after creating the app, before its consumer exists. Leaves the
     stock consumer (and returns False) when disabled, on a faust-streaming other
     than 0.15.x, for a transport other than aiokafka's, or when the consumer was
-    already created.
+    already created. ``fetch_max_wait_ms`` replaces the 1500 ms fetch wait Faust
+    hard-codes (None keeps it); see :class:`FastConsumerThread`.
     """
     if not enabled:
         return False
@@ -266,10 +297,8 @@ def install(app: AppT, *, enabled: bool = True) -> bool:
         log.info("fast consumer not installed: transport %r is not aiokafka's", scheme)
         return False
     current = getattr(app, "_transport", None)
-    if isinstance(current, FastTransport):
-        return True
-    if current is not None and current.__class__ is not aiokafka_driver.Transport:
+    if current is not None and current.__class__ not in (aiokafka_driver.Transport, FastTransport):
         log.warning("fast consumer not installed: %r uses a custom transport", app)
         return False
-    app.transport = FastTransport(urls, app)
+    app.transport = FastTransport(urls, app, fetch_max_wait_ms=fetch_max_wait_ms)
     return True

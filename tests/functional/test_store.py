@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from cxpulse.embedded import Service
 from cxpulse.settings import Settings, load_settings
 from processors import keys
 from processors.fold import fold
-from processors.store import STATUS_CONFLICT, STATUS_DUPLICATE, STATUS_NEW, STATUS_REPLAY, Source, WindowStore, connect
+from processors.store import STATUS_CONFLICT, STATUS_DUPLICATE, STATUS_NEW, STATUS_REPLAY, Source, WindowStore
 from processors.windows import bucket_of, window_buckets
 from streams.decode import validate_object
 
@@ -31,18 +30,6 @@ def call(event_id: str, type_: str, seconds_ago: float, **fields: Any) -> Any:
     event = validate_object(obj, "calls")
     assert not hasattr(event, "reason"), event
     return event
-
-
-@pytest.fixture
-async def store(redis_service: Service, app_id: str):  # type: ignore[no-untyped-def]
-    client = connect(redis_service.url)
-    yield WindowStore(client, app_id)
-    await client.aclose()
-
-
-@pytest.fixture
-def settings(app_id: str) -> Settings:
-    return load_settings(app_id=app_id)
 
 
 def src(offset: int, partition: int = 0) -> Source:

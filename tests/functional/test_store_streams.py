@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from cxpulse.embedded import Service
 from cxpulse.settings import Settings, load_settings
 from processors import keys
 from processors.fold import fold
-from processors.store import Source, WindowStore, connect
+from processors.store import Source, WindowStore
 from streams.decode import validate_object
 
 NOW = time.time()
@@ -24,18 +23,6 @@ def ev(stream: str, eid: str, type_: str, ago: float, **fields: Any) -> Any:
     event = validate_object({"event_id": eid, "type": type_, "occurred_at": occurred.isoformat(), **fields}, stream)
     assert not hasattr(event, "reason"), event
     return event
-
-
-@pytest.fixture
-async def store(redis_service: Service, app_id: str):  # type: ignore[no-untyped-def]
-    client = connect(redis_service.url)
-    yield WindowStore(client, app_id)
-    await client.aclose()
-
-
-@pytest.fixture
-def settings(app_id: str) -> Settings:
-    return load_settings(app_id=app_id)
 
 
 async def apply(store: WindowStore, settings: Settings, stream: str, *events: Any) -> list[int]:

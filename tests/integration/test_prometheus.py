@@ -34,7 +34,7 @@ import pytest
 import yaml
 
 from cxpulse.dashboards import dashboard_expressions
-from cxpulse.procs import ManagedProcess, ProcessSet, free_port, wait_until
+from cxpulse.procs import ManagedProcess, ProcessSet, free_port, http_ok, wait_until
 from cxpulse.rules import rule_expressions
 from cxpulse.settings import load_settings
 from cxpulse.stack import LocalStack
@@ -76,7 +76,7 @@ class Prometheus:
              "--rules.alert.resend-delay=1s", "--storage.tsdb.retention.time=1d"],
             workdir / "prometheus.log",
         ))
-        wait_until(lambda: _http_ok(self.url + "/-/ready"), 60, "prometheus ready", self.proc, interval=0.2)
+        wait_until(lambda: http_ok(self.url + "/-/ready"), 60, "prometheus ready", self.proc, interval=0.2)
 
     def api(self, path: str, **params: str) -> dict[str, Any]:
         data = urllib.parse.urlencode(params).encode() if params else None
@@ -89,14 +89,6 @@ class Prometheus:
 
     def query(self, expr: str) -> dict[str, Any]:
         return self.api("/api/v1/query", query=expr)
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def boolify(expr: str) -> str:

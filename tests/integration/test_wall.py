@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator
 import aiohttp
 import pytest
 
-from cxpulse.procs import ManagedProcess, ProcessSet, free_port, wait_until
+from cxpulse.procs import ManagedProcess, ProcessSet, free_port, http_ok, wait_until
 from cxpulse.settings import Threshold, load_settings
 from cxpulse.stack import LocalStack
 from cxpulse.top import render as render_top
@@ -196,16 +196,8 @@ def start_wall_server(stack: LocalStack, port: int) -> ManagedProcess:
                             CXPULSE_SURVEY_MIN_SAMPLE=str(SURVEY_MIN_SAMPLE)),
         )
     )
-    wait_until(lambda: _http_ok(f"http://127.0.0.1:{port}/wall"), 20, "wall exporter", proc, interval=0.1)
+    wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/wall"), 20, "wall exporter", proc, interval=0.1)
     return proc
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def get_json(url: str) -> Any:
