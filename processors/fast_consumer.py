@@ -123,8 +123,11 @@ def run_eagerly(coro: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
     ``wait_first``) runs the rest of it. Must be called from a running event loop's
     thread, like any code that steps a coroutine.
     """
+    send = getattr(coro, "send", None)
+    if send is None:  # some other awaitable: nothing to step, let the awaiter run it
+        return False, coro
     try:
-        yielded = coro.send(None)
+        yielded = send(None)
     except StopIteration as stop:
         return True, stop.value
     return False, _finish(_Continue(coro, yielded))

@@ -1,0 +1,1 @@
+"""The cxpulse benchmark harness: ``python -m bench run --help``; see docs/performance.md."""

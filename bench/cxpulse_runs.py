@@ -1,0 +1,450 @@
+"""Measurements of the cxpulse worker and exporter themselves.
+
+* throughput: real ``cxpulse worker`` processes fold the pre-produced workload into
+  Redis; the rate is read from the worker's own health counters
+  (``{app}:health`` fields ``<topic>|processed`` and friends), from the first
+  handled event to the N-th;
+* freshness: events published at a steady rate, /metrics scraped continuously:
+  for each published slice, the time until ``cx_pipeline_events_processed_total``
+  covers it;
+* API latency: /metrics and /api/kpis timed after seeding queues x channels;
+* soak: the worker's RSS sampled while the simulator publishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import time
+import urllib.request
+from typing import Any, Callable, Sequence
+
+import psutil
+import redis
+
+from bench.context import Context
+from bench.workload import Workload
+from cxpulse.procs import ManagedProcess, free_port, wait_until
+from cxpulse.settings import Settings, redis_url_of
+from processors import keys
+
+
+# ------------------------------------------------------------------ capabilities
+
+
+def worker_capabilities() -> dict[str, bool]:
+    """What the worker in this checkout can do (patches may not be applied yet)."""
+    import processors.batch as batch
+    from cxpulse.settings import Settings
+
+    return {
+        "envelopes": bool(getattr(batch, "SUPPORTS_ENVELOPES", False)),
+        "fast_consumer_setting": "fast_consumer" in Settings.model_fields,
+    }
+
+
+# -------------------------------------------------------------------- throughput
+
+
+def _redis(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(redis_url_of(settings), decode_responses=True, socket_timeout=30)
+
+
+def handled(health: dict[str, str], topics: Sequence[str]) -> tuple[int, int]:
+    """(events handled in any way, events processed) according to the health hash."""
+    total = processed = 0
+    wanted = set(topics)
+    for field, value in health.items():
+        topic, _, rest = field.partition("|")
+        if topic not in wanted or rest.endswith("_ts"):
+            continue
+        n = int(float(value))
+        total += n
+        if rest == "processed":
+            processed += n
+    return total, processed
+
+
+def measure_workers(
+    ctx: Context,
+    workload: Workload,
+    topics: dict[str, str],
+    partitions: int,
+    *,
+    label: str,
+    workers: int = 1,
+    settings_extra: dict[str, Any] | None = None,
+    timeout: float = 900.0,
+) -> dict[str, Any]:
+    """Start ``workers`` worker processes on the pre-produced topics; time them to N."""
+    assert ctx.redis is not None
+    app_id = ctx.new_id("w")
+    settings = ctx.settings(app_id, topics, partitions, **(settings_extra or {}))
+    client = _redis(settings)
+    client.flushdb()  # earlier runs' keys out of the way (each run has its own app id anyway)
+    expected = workload.total
+    health_key = keys.health(app_id)
+    source_topics = list(topics.values())
+    procs: list[ManagedProcess] = [ctx.start_worker(settings, f"{label}-{i + 1}", wait_ready=False) for i in range(workers)]
+    redis_proc = psutil.Process(ctx.redis.proc.pid)
+    try:
+        for proc in procs:
+            ctx.wait_ready(proc)
+        ps = [psutil.Process(p.pid) for p in procs]
+        cpu0 = [sum(p.cpu_times()[:2]) for p in ps]
+        redis_cpu0 = sum(redis_proc.cpu_times()[:2])
+        deadline = time.monotonic() + timeout
+        first_t = first_n = None
+        last_report = time.monotonic()
+        count = processed = 0
+        while True:
+            try:
+                count, processed = handled(client.hgetall(health_key), source_topics)
+            except redis.TimeoutError:  # Redis busy with a long script: that is the worker's time
+                continue
+            now = time.perf_counter()
+            if first_t is None and count > 0:
+                first_t, first_n = now, count
+            if count >= expected:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{label}: {count:,}/{expected:,} events after {timeout:.0f}s")
+            for proc in procs:
+                if not proc.alive():
+                    raise RuntimeError(f"{proc.name} exited:\n{proc.tail()}")
+            if time.monotonic() - last_report > 10:
+                ctx.progress(f"  {label}: {count:,}/{expected:,}")
+                last_report = time.monotonic()
+            time.sleep(0.02)
+        assert first_t is not None and first_n is not None
+        seconds = max(now - first_t, 1e-9)
+        cpu = [sum(p.cpu_times()[:2]) - c for p, c in zip(ps, cpu0)]
+        rss = [p.memory_info().rss for p in ps]
+        redis_cpu = sum(redis_proc.cpu_times()[:2]) - redis_cpu0
+        return {
+            "events": expected,
+            "events_processed": processed,
+            "events_other": count - processed,  # duplicates, rejections: should be 0
+            "seconds": seconds,
+            "events_per_s": (count - first_n) / seconds if count > first_n else 0.0,
+            "workers": workers,
+            "worker_cpu_seconds": [round(c, 2) for c in cpu],
+            "redis_cpu_seconds": round(redis_cpu, 2),
+            "worker_rss_mb": [round(r / 2**20, 1) for r in rss],
+            "app_id": app_id,
+        }
+    finally:
+        for proc in procs:
+            ctx.stop_child(proc)
+        client.close()
+
+
+# ---------------------------------------------------------------- the exporter
+
+
+def start_exporter(ctx: Context, settings: Settings, name: str = "exporter") -> tuple[ManagedProcess, str]:
+    port = free_port()
+    env = ctx.settings_env(settings, name) | {"CXPULSE_EXPORTER_PORT": str(port), "CXPULSE_EXPORTER_HOST": "127.0.0.1"}
+    proc = ctx.spawn(name, [sys.executable, "-m", "cxpulse", "exporter"], env)
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: _ok(url + "/healthz"), 30, "exporter /healthz", proc, interval=0.1)
+    return proc, url
+
+
+def _ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _get(url: str, timeout: float = 10.0) -> tuple[float, bytes]:
+    started = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        body = response.read()
+    return time.perf_counter() - started, body
+
+
+def processed_by_topic(metrics_text: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    prefix = "cx_pipeline_events_processed_total{"
+    for line in metrics_text.splitlines():
+        if line.startswith(prefix):
+            labels, _, value = line[len(prefix):].partition("} ")
+            topic = labels.split('topic="', 1)[1].split('"', 1)[0]
+            out[topic] = float(value)
+    return out
+
+
+def series_count(metrics_text: str) -> int:
+    return sum(1 for line in metrics_text.splitlines() if line and not line.startswith("#"))
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty sample."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
+    return ordered[rank - 1]
+
+
+# ------------------------------------------------------------------- the stack
+
+
+class Stack:
+    """One worker and one exporter on their own topics: freshness, API latency, soak."""
+
+    def __init__(self, ctx: Context, partitions: int, stream_names: Sequence[str]) -> None:
+        from bench.workload import create_topics
+
+        self.ctx = ctx
+        self.app_id = ctx.new_id("s")
+        self.topics = {stream: f"{self.app_id}.{stream}" for stream in stream_names}
+        self.settings = ctx.settings(self.app_id, self.topics, partitions)
+        asyncio.run(create_topics(ctx.bootstrap, [*self.topics.values(), f"{self.app_id}.deadletter",
+                                                  f"{self.app_id}.followups"], partitions))
+        ctx.progress("  starting a worker and an exporter…")
+        self.worker = ctx.start_worker(self.settings, "stack-worker")
+        self.exporter, self.url = start_exporter(ctx, self.settings, "stack-exporter")
+        self.redis = _redis(self.settings)
+
+    def handled(self) -> int:
+        return handled(self.redis.hgetall(keys.health(self.app_id)), list(self.topics.values()))[0]
+
+    def metrics(self) -> str:
+        return _get(self.url + "/metrics")[1].decode()
+
+    def stop(self) -> None:
+        self.redis.close()
+        self.ctx.stop_child(self.exporter)
+        self.ctx.stop_child(self.worker)
+
+
+# ------------------------------------------------------------------- freshness
+
+
+def interleave(workload: Workload, topics: dict[str, str], want: int) -> list[tuple[str, bytes, bytes]]:
+    """Up to ``want`` events of the workload, streams mixed in their proportions."""
+    events: list[tuple[str, bytes, bytes]] = []
+    iters = {s: iter(v) for s, v in workload.events.items() if v}
+    share = {s: len(v) / max(workload.total, 1) for s, v in workload.events.items()}
+    credit = {s: 0.0 for s in iters}
+    while len(events) < want and iters:
+        for s in list(iters):
+            credit[s] += share[s]
+            while credit[s] >= 1 and len(events) < want:
+                credit[s] -= 1
+                try:
+                    k, v = next(iters[s])
+                except StopIteration:
+                    del iters[s]
+                    break
+                events.append((topics[s], k, v))
+    return events
+
+
+def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, scrape_interval: float = 0.1) -> dict[str, Any]:
+    """Publish at ``rate`` events/s for ``seconds``; event -> /metrics latency.
+
+    Every 10 ms the producer sends the slice of events that is due and notes the time
+    and the cumulative count per topic; /metrics is read every ``scrape_interval``.
+    A slice counts as visible at the end of the first scrape whose
+    ``cx_pipeline_events_processed_total{topic}`` reaches its cumulative count (an
+    upper bound; partitions are consumed in parallel, so this is a watermark).
+    """
+    ctx = stack.ctx
+    events = interleave(workload, stack.topics, int(rate * seconds))
+    base = processed_by_topic(stack.metrics())
+    spec_path = ctx.workdir / f"{stack.app_id}.paced.json"
+    spec_path.write_text(json.dumps({"bootstrap": ctx.bootstrap, "rate": rate,
+                                     "events": [(t, k.decode(), v.decode()) for t, k, v in events]}))
+    ctx.progress(f"  publishing {len(events):,} events at {rate:,.0f}/s ({len(events) / rate:.0f}s), "
+                 f"reading /metrics every {scrape_interval * 1000:.0f} ms")
+    producer = ctx.spawn("paced-producer", [sys.executable, "-m", "bench.runners.paced_producer", str(spec_path)])
+    scrapes: list[tuple[float, dict[str, float]]] = []
+    scrape_times: list[float] = []
+    totals: dict[str, int] = {}
+    for topic, _k, _v in events:
+        totals[topic] = totals.get(topic, 0) + 1
+    deadline = time.time() + len(events) / rate + 60
+    while time.time() < deadline:
+        try:
+            took, body = _get(stack.url + "/metrics")
+        except OSError:
+            time.sleep(scrape_interval)
+            continue
+        scrape_times.append(took)
+        seen = {t: v - base.get(t, 0.0) for t, v in processed_by_topic(body.decode()).items()}
+        scrapes.append((time.time(), seen))
+        if all(seen.get(t, 0) >= n for t, n in totals.items()):
+            break
+        time.sleep(max(0.0, scrape_interval - took))
+    code, _output = ctx.finish(producer, 60)
+    timeline = json.loads(spec_path.with_suffix(".timeline.json").read_text())
+    latencies: list[float] = []
+    unseen = 0
+    last = {t: 0 for t in totals}
+    cursor = {t: 0 for t in totals}  # scrapes are in time order and counts only grow
+    for sent_at, topic, cumulative in timeline:
+        n = cumulative - last[topic]
+        last[topic] = cumulative
+        i = cursor[topic]
+        while i < len(scrapes) and (scrapes[i][1].get(topic, 0) < cumulative or scrapes[i][0] < sent_at):
+            i += 1
+        cursor[topic] = i
+        if i == len(scrapes):
+            unseen += n
+            continue
+        latencies.extend([scrapes[i][0] - sent_at] * n)
+    if not latencies:
+        raise RuntimeError("no published event became visible in /metrics")
+    published = timeline[-1][0] - timeline[0][0] if len(timeline) > 1 else 0.0
+    return {
+        "rate_target": rate,
+        "events": len(events),
+        "rate_achieved": len(events) / published if published > 0 else None,
+        "p50_s": percentile(latencies, 50),
+        "p99_s": percentile(latencies, 99),
+        "max_s": max(latencies),
+        "mean_s": statistics.fmean(latencies),
+        "not_visible": unseen,
+        "scrape_interval_s": scrape_interval,
+        "scrapes": len(scrapes),
+        "scrape_p50_s": percentile(scrape_times, 50) if scrape_times else None,
+        "series": series_count(stack.metrics()),
+        "snapshot_cache_s": stack.settings.snapshot_cache_seconds,
+        "batch_within_s": stack.settings.batch_within_seconds,
+        "producer_exit": code,
+    }
+
+
+# ----------------------------------------------------------------- API latency
+
+
+def seed_segments(settings: Settings, queues: int, channels: Sequence[str]) -> int:
+    """One call lifecycle, one ticket and one survey per queue x channel (new segments)."""
+    from datetime import datetime, timedelta, timezone
+
+    from streams.publisher import Publisher
+
+    now = datetime.now(timezone.utc) - timedelta(seconds=30)
+
+    def at(seconds: float) -> str:
+        return (now + timedelta(seconds=seconds)).isoformat()
+
+    objs: list[dict[str, Any]] = []
+    for q in range(queues):
+        queue = f"q{q:02d}"
+        for channel in channels:
+            cid = f"seed-{queue}-{channel}"
+            common = {"queue": queue, "channel": channel, "call_id": f"call-{cid}", "customer_id": f"cust-{cid}"}
+            objs += [
+                {"type": "call.queued", "event_id": f"e1-{cid}", "occurred_at": at(0), **common},
+                {"type": "call.answered", "event_id": f"e2-{cid}", "occurred_at": at(5), "wait_seconds": 5,
+                 "agent_id": f"{queue}-a1", **common},
+                {"type": "call.completed", "event_id": f"e3-{cid}", "occurred_at": at(20), "talk_seconds": 10,
+                 "hold_seconds": 2, "acw_seconds": 3, "agent_id": f"{queue}-a1", "resolved": True,
+                 "contact_reason": "general", **common},
+                {"type": "ticket.created", "event_id": f"e4-{cid}", "occurred_at": at(1), "queue": queue,
+                 "channel": channel, "ticket_id": f"t-{cid}", "priority": "normal", "category": "account"},
+                {"type": "survey.response", "event_id": f"e5-{cid}", "occurred_at": at(25), "queue": queue,
+                 "channel": channel, "survey_id": f"s-{cid}", "survey_type": "nps", "score": 9, "scale_min": 0,
+                 "scale_max": 10, "polarity": "higher_is_better", "agent_id": f"{queue}-a1",
+                 "contact_id": f"call-{cid}", "touchpoint": "call"},
+            ]
+
+    async def publish() -> int:
+        async with Publisher(settings) as publisher:
+            for obj in objs:
+                await publisher.publish_object(obj)
+            await publisher.flush()
+        return len(objs)
+
+    return asyncio.run(publish())
+
+
+def time_endpoints(stack: Stack, warm: int, cold: int) -> dict[str, Any]:
+    """``cold``: each request after the snapshot cache expired (rebuilt, as a Prometheus
+    scrape every 15 s sees it); ``warm``: back to back, as a wall and a scrape together."""
+    text = stack.metrics()
+    out: dict[str, Any] = {"series": series_count(text), "metrics_bytes": len(text.encode())}
+    cache = stack.settings.snapshot_cache_seconds
+    for path in ("/metrics", "/api/kpis"):
+        warm_times = [_get(stack.url + path)[0] for _ in range(warm)]
+        cold_times = []
+        for _ in range(cold):
+            time.sleep(cache + 0.05)
+            cold_times.append(_get(stack.url + path)[0])
+        out[path] = {
+            "cold": {"n": cold, "p50_s": percentile(cold_times, 50), "p95_s": percentile(cold_times, 95), "max_s": max(cold_times)},
+            "warm": {"n": warm, "p50_s": percentile(warm_times, 50), "p95_s": percentile(warm_times, 95), "max_s": max(warm_times)},
+        }
+    return out
+
+
+def api_latency(stack: Stack, *, queues: int = 50, channels: Sequence[str] = ("voice", "chat", "email", "web"),
+                warm: int = 200, cold: int = 30) -> dict[str, Any]:
+    """Time /metrics and /api/kpis as the stack is, then after seeding ``queues`` x ``channels``."""
+    out: dict[str, Any] = {"snapshot_cache_s": stack.settings.snapshot_cache_seconds}
+    stack.ctx.progress("  timing /metrics and /api/kpis with the segments the traffic made…")
+    out["before_seeding"] = time_endpoints(stack, warm, cold)
+    before = stack.handled()
+    published = seed_segments(stack.settings, queues, channels)
+    wait_until(lambda: stack.handled() >= before + published, 120, "seed events folded")
+    time.sleep(stack.settings.snapshot_cache_seconds + 0.1)
+    stack.ctx.progress(f"  seeded {queues} queues x {len(channels)} channels; timing again…")
+    out["seeded"] = {"queues": queues, "channels": list(channels), "events": published}
+    out.update(time_endpoints(stack, warm, cold))
+    return out
+
+
+# ------------------------------------------------------------------------ soak
+
+
+def soak(stack: Stack, *, seconds: float, calls_per_second: float, sample_every: float, warmup: float) -> dict[str, Any]:
+    """The stack's worker under simulated traffic; its RSS sampled over time."""
+    ctx = stack.ctx
+    env = ctx.settings_env(stack.settings, "soak-simulator")
+    sim = ctx.spawn("soak-simulator", [sys.executable, "-m", "cxpulse", "simulate", "--rate", str(calls_per_second),
+                                       "--seed", "4242", "--duration", str(seconds)], env)
+    try:
+        proc = psutil.Process(stack.worker.pid)
+        samples: list[tuple[float, float, int]] = []  # (seconds, RSS MiB, events handled)
+        started = time.monotonic()
+        first = stack.handled()
+        next_report = started + 60
+        while time.monotonic() - started < seconds:
+            if not stack.worker.alive():
+                raise RuntimeError(f"soak worker exited:\n{stack.worker.tail()}")
+            count = stack.handled() - first
+            samples.append((round(time.monotonic() - started, 1), round(proc.memory_info().rss / 2**20, 1), count))
+            if time.monotonic() > next_report:
+                ctx.progress(f"  soak {samples[-1][0]:.0f}/{seconds:.0f}s: worker RSS {samples[-1][1]} MiB, {count:,} events")
+                next_report += 60
+            time.sleep(sample_every)
+        count = stack.handled() - first
+        after = [x for x in samples if x[0] >= warmup] or samples
+        rss = [x[1] for x in after]
+        mean = statistics.fmean(rss)
+        band = max(abs(max(rss) - mean), abs(min(rss) - mean)) / mean if mean else 0.0
+        third = max(1, len(rss) // 3)
+        early = statistics.fmean(rss[:third])
+        drift = (statistics.fmean(rss[-third:]) - early) / early if early else 0.0
+        return {
+            "seconds": seconds,
+            "warmup_s": warmup,
+            "calls_per_second": calls_per_second,
+            "events": count,
+            "events_per_s": count / seconds if seconds else 0.0,
+            "rss_mb_first": samples[0][1] if samples else None,
+            "rss_mb_after_warmup_mean": round(mean, 1),
+            "rss_mb_after_warmup_min": min(rss),
+            "rss_mb_after_warmup_max": max(rss),
+            "band_fraction": band,  # largest deviation from the post-warm-up mean
+            "drift_fraction": drift,  # last third vs first third after warm-up
+            "samples": samples,
+        }
+    finally:
+        ctx.finish(sim, 15)

@@ -1,0 +1,192 @@
+"""Ratios, goals and the Markdown summary of a result JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# name -> what it is, shown in the summary
+DESCRIPTIONS = {
+    "aiokafka": "aiokafka getmany + pydantic TypeAdapter decode + dict count (1 event/message)",
+    "aiokafka_envelope": "aiokafka getmany + envelope unpack + pydantic decode + dict count (envelopes)",
+    "quix": "Quix Streams, 60 s tumbling count per key (1 event/message)",
+    "bytewax": "Bytewax, JSON decode + 60 s tumbling count per key (1 event/message)",
+    "faust_table": "naive Faust agent, Table update per event (stock consumer)",
+    "faust_noop_stock": "Faust agent doing nothing, stock consumer",
+    "faust_noop_fast": "Faust agent doing nothing, processors.fast_consumer (Faust defaults otherwise)",
+    "faust_noop_fast_tuned": "Faust agent doing nothing, fast_consumer + stream_buffer_maxsize=16384",
+    "cxpulse": "cxpulse worker, every KPI into Redis (1 event/message)",
+    "cxpulse_stock_consumer": "cxpulse worker with fast_consumer=false (1 event/message)",
+    "cxpulse_envelope": "cxpulse worker, every KPI into Redis (envelopes)",
+    "cxpulse_2_workers": "two cxpulse workers, same group (1 event/message)",
+}
+
+BASELINES_SINGLE = ("aiokafka", "quix", "bytewax", "faust_table", "faust_noop_stock", "faust_noop_fast",
+                    "faust_noop_fast_tuned")
+
+
+def rate(result: dict[str, Any], name: str) -> float | None:
+    entry = result.get("throughput", {}).get(name) or {}
+    value = entry.get("events_per_s")
+    return float(value) if entry.get("status") == "ok" and value else None
+
+
+def ratios(result: dict[str, Any]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    mine = rate(result, "cxpulse")
+    for base in BASELINES_SINGLE:
+        other = rate(result, base)
+        out[f"cxpulse / {base}"] = mine / other if mine and other else None
+    env = rate(result, "cxpulse_envelope")
+    for base in ("aiokafka_envelope", "aiokafka", "quix"):
+        other = rate(result, base)
+        out[f"cxpulse_envelope / {base}"] = env / other if env and other else None
+    stock, fast = rate(result, "faust_noop_stock"), rate(result, "faust_noop_fast")
+    out["faust_noop_fast / faust_noop_stock"] = fast / stock if fast and stock else None
+    tuned = rate(result, "faust_noop_fast_tuned")
+    out["faust_noop_fast_tuned / faust_noop_stock"] = tuned / stock if tuned and stock else None
+    stock_worker = rate(result, "cxpulse_stock_consumer")
+    out["cxpulse / cxpulse_stock_consumer"] = mine / stock_worker if mine and stock_worker else None
+    two = rate(result, "cxpulse_2_workers")
+    out["cxpulse_2_workers / cxpulse"] = two / mine if two and mine else None
+    return out
+
+
+def goals(result: dict[str, Any]) -> list[dict[str, Any]]:
+    r = result.get("ratios") or ratios(result)
+    out: list[dict[str, Any]] = []
+
+    def add(goal: str, target: str, measured: float | None, met: bool | None, note: str = "") -> None:
+        out.append({"goal": goal, "target": target, "measured": measured, "met": met, "note": note})
+
+    q = r.get("cxpulse / quix")
+    add("1 event/message: cxpulse worker vs Quix windowed count", ">= 1.0x", q, None if q is None else q >= 1.0)
+    e = r.get("cxpulse_envelope / aiokafka_envelope")
+    add("envelopes: cxpulse worker vs aiokafka+pydantic loop (envelopes)", ">= 0.5x", e, None if e is None else e >= 0.5)
+    fresh = result.get("freshness") or {}
+    p99 = fresh.get("p99_s")
+    add(f"freshness p99 at {fresh.get('rate_target', 5000):,.0f} events/s", "<= 1.0 s", p99,
+        None if p99 is None else p99 <= 1.0,
+        f"achieved {fresh['rate_achieved']:,.0f} events/s" if fresh.get("rate_achieved") else "")
+    api = result.get("api_latency") or {}
+    stages = [st for st in (api.get("before_seeding"), api) if st and st.get("/metrics")]
+    if stages:
+        near = min(stages, key=lambda st: abs(st.get("series", 0) - 2000))
+        m95 = near["/metrics"]["cold"]["p95_s"]
+        others = [f"{st['/metrics']['cold']['p95_s'] * 1000:.0f} ms at {st['series']:,} series" for st in stages if st is not near]
+        add(f"/metrics p95 at {near.get('series', 0):,} series (snapshot rebuilt every request)", "<= 0.050 s", m95,
+            m95 <= 0.050, "; ".join(others))
+    else:
+        add("/metrics p95 at 2,000 series", "<= 0.050 s", None, None)
+    s = r.get("cxpulse_2_workers / cxpulse")
+    add("two workers vs one", ">= 1.6x", s, None if s is None else s >= 1.6)
+    soak = result.get("soak") or {}
+    band = soak.get("band_fraction")
+    add(f"RSS flat after warm-up ({soak.get('seconds', 0):.0f} s soak)", "within +-10 %", band,
+        None if band is None else band <= 0.10, f"drift {soak['drift_fraction']:+.1%}" if "drift_fraction" in soak else "")
+    return out
+
+
+def _fmt_rate(value: Any) -> str:
+    return f"{value:,.0f}" if isinstance(value, (int, float)) else "—"
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    if unit == "s":
+        return f"{value * 1000:.0f} ms" if value < 10 else f"{value:.1f} s"
+    if unit == "x":
+        return f"{value:.2f}x"
+    if unit == "%":
+        return f"{value:.1%}"
+    return str(value)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    m = result.get("machine", {})
+    cfg = result.get("config", {})
+    wl = result.get("workload", {})
+    lines = [
+        f"# cxpulse benchmark — {result.get('started_at', '?')}",
+        "",
+        f"Command: `{result.get('command', '')}`" + (" (smoke run: numbers are not meaningful)" if cfg.get("smoke") else ""),
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {m.get('cpu_model')} — {m.get('usable_cpus')} usable of {m.get('logical_cpus')} logical CPUs; RAM {m.get('ram_gb')} GiB",
+        f"- {m.get('os')}, Python {m.get('python')}",
+        "- Libraries: " + ", ".join(f"{k} {v}" for k, v in (m.get("libraries") or {}).items() if v),
+        f"- Optional baselines: " + ", ".join(
+            f"{name} {'%s (%s)' % (info.get('version'), info.get('python')) if info.get('available') else 'unavailable'}"
+            for name, info in (result.get("availability") or {}).items()
+        ),
+        f"- Load average (1, 5, 15 min): before {result.get('load', {}).get('before')}, after {result.get('load', {}).get('after')}",
+        "",
+        "## Workload",
+        "",
+        f"{wl.get('events', 0):,} events ({', '.join(f'{k} {v:,}' for k, v in (wl.get('per_stream') or {}).items())}), "
+        f"mean {wl.get('mean_bytes', 0):.0f} bytes, {cfg.get('partitions')} partitions per topic, "
+        f"envelopes of up to {cfg.get('envelope_size')} events.",
+        "",
+        "## Throughput (events/s, first to last message)",
+        "",
+        "| approach | events/s | status | notes |",
+        "|---|---:|---|---|",
+    ]
+    for name, entry in (result.get("throughput") or {}).items():
+        note = entry.get("reason") or ""
+        if entry.get("status") == "ok":
+            bits = []
+            if entry.get("worker_cpu_seconds"):
+                bits.append(f"worker CPU {sum(entry['worker_cpu_seconds']):.1f} s, Redis CPU {entry.get('redis_cpu_seconds')} s")
+            if entry.get("slow_path") is not None:
+                bits.append(f"slow path {entry['slow_path']:,} of {entry['messages']:,} messages")
+            note = "; ".join(bits)
+        lines.append(f"| {name}: {DESCRIPTIONS.get(name, '')} | {_fmt_rate(entry.get('events_per_s'))} | {entry.get('status')} | {note} |")
+    lines += ["", "## Ratios", "", "| ratio | value |", "|---|---:|"]
+    for name, value in (result.get("ratios") or {}).items():
+        lines.append(f"| {name} | {_fmt(value, 'x')} |")
+    fresh = result.get("freshness")
+    if fresh:
+        lines += ["", "## Freshness (event published → visible in /metrics)", "",
+                  f"{fresh.get('events', 0):,} events at {_fmt_rate(fresh.get('rate_target'))}/s target "
+                  f"({_fmt_rate(fresh.get('rate_achieved'))}/s achieved): p50 {_fmt(fresh.get('p50_s'), 's')}, "
+                  f"p99 {_fmt(fresh.get('p99_s'), 's')}, max {_fmt(fresh.get('max_s'), 's')} "
+                  f"(scrape every {_fmt(fresh.get('scrape_interval_s'), 's')}, snapshot cache {fresh.get('snapshot_cache_s')} s, "
+                  f"worker batch window {fresh.get('batch_within_s')} s)."]
+    api = result.get("api_latency")
+    if api and api.get("/metrics"):
+        seeded = api.get("seeded") or {}
+        lines += ["", "## API latency", "",
+                  f"Timed with the segments the freshness traffic created, then again after seeding "
+                  f"{seeded.get('queues')} queues x {len(seeded.get('channels') or [])} channels. "
+                  "'rebuilt': each request after the snapshot cache expired (what a Prometheus scrape sees); "
+                  "'cached': back to back.", "",
+                  "| series | /metrics bytes | endpoint | mode | n | p50 | p95 | max |",
+                  "|---:|---:|---|---|---:|---:|---:|---:|"]
+        for stage in (api.get("before_seeding") or {}, api):
+            for path in ("/metrics", "/api/kpis"):
+                for mode, label in (("cold", "rebuilt"), ("warm", "cached")):
+                    d = (stage.get(path) or {}).get(mode) or {}
+                    if d:
+                        lines.append(f"| {stage.get('series', 0):,} | {stage.get('metrics_bytes', 0):,} | {path} | {label} | {d.get('n')} | "
+                                     f"{_fmt(d.get('p50_s'), 's')} | {_fmt(d.get('p95_s'), 's')} | {_fmt(d.get('max_s'), 's')} |")
+    soak = result.get("soak")
+    if soak:
+        lines += ["", "## Soak", "",
+                  f"{soak.get('seconds'):.0f} s at {soak.get('calls_per_second')} calls/s "
+                  f"({_fmt_rate(soak.get('events_per_s'))} events/s, {soak.get('events', 0):,} events): worker RSS "
+                  f"{soak.get('rss_mb_first')} MiB at start, {soak.get('rss_mb_after_warmup_min')}–{soak.get('rss_mb_after_warmup_max')} MiB "
+                  f"after {soak.get('warmup_s'):.0f} s warm-up (mean {soak.get('rss_mb_after_warmup_mean')}; "
+                  f"largest deviation {_fmt(soak.get('band_fraction'), '%')}, drift {_fmt(soak.get('drift_fraction'), '%')})."]
+    lines += ["", "## Goals", "", "| goal | target | measured | met |", "|---|---|---:|---|"]
+    for g in result.get("goals") or []:
+        v = g["measured"]
+        unit = "s" if "s" in g["target"].split()[-1] and "x" not in g["target"] else ("%" if "%" in g["target"] else "x")
+        shown = _fmt(v, unit)
+        met = {True: "met", False: "**not met**", None: "not measured"}[g["met"]]
+        lines.append(f"| {g['goal']} | {g['target']} | {shown} | {met}{' — ' + g['note'] if g.get('note') else ''} |")
+    problems = result.get("errors") or []
+    if problems:
+        lines += ["", "## Errors", ""] + [f"- {p}" for p in problems]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,90 @@
+"""The benchmark harness end to end, small: it must keep working, whatever its numbers.
+
+``python -m bench run --smoke`` starts its own broker and Redis, runs every step on
+2,000 events (the soak for seconds) and writes the JSON and Markdown results. Quix
+Streams and Bytewax are optional: absent from this environment they are reported as
+unavailable, not failed. No timing is asserted: only that every section is there
+and every measured number is positive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+THROUGHPUT = ("aiokafka", "aiokafka_envelope", "quix", "bytewax", "faust_table", "cxpulse", "cxpulse_envelope",
+              "cxpulse_2_workers")
+
+
+def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("CXPULSE_CONFIG", None)
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "run", "--smoke", "--out", str(out), "--workdir", str(tmp_path / "work")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=280,
+    )
+    assert run.returncode == 0, f"{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    assert "[bench" in run.stdout  # progress lines
+    [json_path] = list(out.glob("*-smoke.json"))
+    [md_path] = list(out.glob("*-smoke.md"))
+    result = json.loads(json_path.read_text())
+
+    machine = result["machine"]
+    assert machine["cpu_model"] and machine["usable_cpus"] > 0 and machine["ram_gb"] > 0
+    assert machine["python"] and machine["libraries"]["faust-streaming"] and machine["libraries"]["aiokafka"]
+    assert len(result["load"]["before"]) == 3 and len(result["load"]["after"]) == 3
+    assert result["workload"]["events"] == 2000 and sum(result["workload"]["per_stream"].values()) == 2000
+    assert set(result["workload"]["layouts"]) == {"single", "envelope"}
+    assert not result["errors"] and not result["interrupted"]
+
+    throughput = result["throughput"]
+    assert set(THROUGHPUT) <= set(throughput)
+    for name in THROUGHPUT:
+        entry = throughput[name]
+        assert entry["status"] in ("ok", "skipped"), (name, entry)
+        if entry["status"] == "ok":
+            assert entry["events_per_s"] > 0 and entry["events"] >= 2000, (name, entry)
+        else:
+            assert entry["reason"], name
+    for name in ("aiokafka", "aiokafka_envelope", "faust_table", "cxpulse", "cxpulse_2_workers"):
+        assert throughput[name]["status"] == "ok", name
+    for name in ("quix", "bytewax"):  # optional extras: reported either way
+        availability = result["availability"][name]
+        assert availability["available"] == (throughput[name]["status"] == "ok")
+    envelopes = result["capabilities"]["envelopes"]
+    assert (throughput["cxpulse_envelope"]["status"] == "ok") == envelopes
+    assert result["ratios"]["cxpulse / aiokafka"] > 0 and result["ratios"]["cxpulse_2_workers / cxpulse"] > 0
+
+    fresh = result["freshness"]
+    assert fresh["events"] > 0 and fresh["not_visible"] == 0
+    assert 0 < fresh["p50_s"] <= fresh["p99_s"] <= fresh["max_s"]
+
+    api = result["api_latency"]
+    for stage in (api["before_seeding"], api):
+        assert stage["series"] > 0 and stage["metrics_bytes"] > 0
+        for path in ("/metrics", "/api/kpis"):
+            for mode in ("cold", "warm"):
+                timing = stage[path][mode]
+                assert timing["n"] > 0 and 0 < timing["p50_s"] <= timing["p95_s"] <= timing["max_s"]
+    assert api["series"] > api["before_seeding"]["series"]  # the seeded segments show up
+
+    soak = result["soak"]
+    assert soak["events"] > 0 and soak["samples"] and all(rss > 0 for _, rss, _ in soak["samples"])
+    assert soak["rss_mb_after_warmup_mean"] > 0
+
+    goals = result["goals"]
+    assert len(goals) == 6 and all({"goal", "target", "measured", "met"} <= set(g) for g in goals)
+
+    summary = md_path.read_text()
+    for heading in ("## Machine", "## Workload", "## Throughput", "## Ratios", "## Freshness", "## API latency",
+                    "## Soak", "## Goals"):
+        assert heading in summary, heading
