@@ -29,13 +29,13 @@ from typing import Any, Callable, Iterator
 import pytest
 import yaml
 
-from cxpulse.procs import ManagedProcess, ProcessSet, free_port, wait_until
+from cxpulse.procs import ManagedProcess, ProcessSet, free_port, http_ok, wait_until
 from cxpulse.rules import RuleOptions, RuleWindows, build_rules, dump_yaml
 from cxpulse.settings import load_settings
 from cxpulse.stack import LocalStack
 from streams.simulator import TrafficModel, run_simulator
 from tests.conftest import require_binary
-from tests.integration.test_prometheus import Prometheus, _http_ok
+from tests.integration.test_prometheus import Prometheus
 
 pytestmark = pytest.mark.integration
 
@@ -121,7 +121,7 @@ class Alertmanager:
              f"--web.listen-address={self.address}", "--cluster.listen-address=", "--log.level=warn"],
             workdir / "alertmanager.log",
         ))
-        wait_until(lambda: _http_ok(self.url + "/-/ready"), 60, "alertmanager ready", self.proc, interval=0.2)
+        wait_until(lambda: http_ok(self.url + "/-/ready"), 60, "alertmanager ready", self.proc, interval=0.2)
 
     def post(self, alerts: list[dict[str, Any]]) -> None:
         import urllib.request
