@@ -19,7 +19,7 @@ import statistics
 import sys
 import time
 import urllib.request
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import psutil
 import redis

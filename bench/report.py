@@ -116,7 +116,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"- CPU: {m.get('cpu_model')} — {m.get('usable_cpus')} usable of {m.get('logical_cpus')} logical CPUs; RAM {m.get('ram_gb')} GiB",
         f"- {m.get('os')}, Python {m.get('python')}",
         "- Libraries: " + ", ".join(f"{k} {v}" for k, v in (m.get("libraries") or {}).items() if v),
-        f"- Optional baselines: " + ", ".join(
+        "- Optional baselines: " + ", ".join(
             f"{name} {'%s (%s)' % (info.get('version'), info.get('python')) if info.get('available') else 'unavailable'}"
             for name, info in (result.get("availability") or {}).items()
         ),
