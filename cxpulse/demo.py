@@ -14,6 +14,7 @@ from rich.text import Text
 
 from cxpulse.settings import Settings
 from cxpulse.stack import LocalStack
+from cxpulse.terminal import table_console
 from cxpulse.top import render
 
 
@@ -62,9 +63,7 @@ def run_demo(
     window: str = "15m",
     port: int | None = None,
 ) -> int:
-    console = Console()
-    if not console.is_terminal or console.width < 150:
-        console = Console(width=150)  # the table needs the room; a pipe has no width
+    console = table_console()
     started = time.monotonic()
     # SIGTERM behaves like Ctrl-C: fall through to the cleanup below.
     previous = signal.signal(signal.SIGTERM, _raise_stop)

@@ -4,8 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+
+# The marked table (``cxpulse.top.mark_states``) with every cell at its widest
+# ("100.0% ●", "59m59s ■") is ~170 columns; narrower, rich wraps the headers.
+TABLE_WIDTH = 180
+
+
+def table_console(console: Console | None = None) -> Console:
+    """A console wide enough for ``call_table``: a pipe or a narrow terminal gets TABLE_WIDTH."""
+    console = console or Console()
+    if not console.is_terminal or console.width < TABLE_WIDTH:
+        return Console(width=TABLE_WIDTH)
+    return console
 
 
 def _pct(value: float | None) -> str:

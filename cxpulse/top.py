@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cxpulse.settings import Threshold
-from cxpulse.terminal import _pct, call_table
+from cxpulse.terminal import _pct, call_table, table_console
 
 WINDOWS = ("5m", "15m", "1h", "today")
 DEFAULT_URL = "http://127.0.0.1:9477"
@@ -302,9 +302,7 @@ def run_top(
         raise ValueError(f"unknown window {window!r}; known: {', '.join(WINDOWS)}")
     interval = max(interval, 0.1)
     if console is None:
-        console = Console()
-        if not console.is_terminal:
-            console = Console(width=180)  # a pipe has no width; the table needs the room
+        console = table_console()
     deadline = None if duration is None else time.monotonic() + duration
     last: dict[str, Any] | None = None
     last_ok: float | None = None

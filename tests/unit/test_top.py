@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,6 +14,7 @@ from rich.console import Console
 
 from cxpulse.procs import free_port
 from cxpulse.settings import Settings
+from cxpulse.terminal import TABLE_WIDTH, table_console
 from cxpulse.top import render, run_top
 
 NOW = 1_800_000_000.0
@@ -118,6 +120,28 @@ def test_absent_streams_show_a_dash_and_old_events_show_stale() -> None:
     for name in ("Surveys", "Tickets", "Carts"):
         assert f"{name} —" in text
     assert "DATA STALE: newest event 45s ago (limit 30s)" in text
+
+
+def test_the_widest_table_fits_the_console_the_demo_and_top_use() -> None:
+    """A pipe gets TABLE_WIDTH columns; with every cell at its widest no header may wrap."""
+    snap = copy.deepcopy(snapshot())
+    widest = call_entry({"offered": 99999, "answered": 99999, "abandoned": 99999}, abandon_rate=1.0,
+                        service_level=1.0, asa_seconds=3599.0, aht_seconds=3599.0, transfer_rate=1.0,
+                        fcr_agent_flag=1.0)
+    for segment in snap["calls"]["segments"]:
+        segment["queue"], segment["channel"] = "collections", "callback"
+        segment["live"] = {"waiting": 999, "longest_wait_seconds": 3599.0}
+        segment["windows"] = {w: widest for w in segment["windows"]}
+    console = table_console(Console(file=io.StringIO(), width=80))
+    assert console.width == TABLE_WIDTH
+    recorder = Console(width=console.width, record=True, color_system=None, file=io.StringIO())
+    recorder.print(render(snap, "15m"))
+    text = recorder.export_text()
+    header = next(line for line in text.splitlines() if "Queue" in line)
+    for name in ("Longest wait", "Service level", "FCR (agent)", "Transfer"):
+        assert name in header, header
+    widest_rows = [line for line in text.splitlines() if " collections " in line]
+    assert len(widest_rows) == 2 and all("59m59s ■" in line and "100.0% ■" in line for line in widest_rows)
 
 
 def test_unknown_window_is_refused() -> None:
