@@ -21,8 +21,23 @@ local health = batch.health
 local MARKER_TTL = 7 * 86400
 local out = {}
 
+-- Counter increments and TTLs are summed here and written once per (key, field) at
+-- the end: a batch's events mostly hit the same few buckets, so this turns thousands
+-- of HINCRBYFLOAT calls into a few hundred. Nothing in the script reads a counter
+-- back, except bump_live's EXISTS, which also looks at what is pending.
+local pending, pending_ttl, pending_max = {}, {}, {}
+
 local function bump(key, field, amount)
-  redis.call('HINCRBYFLOAT', key, field, amount)
+  local fields = pending[key]
+  if not fields then
+    fields = {}
+    pending[key] = fields
+  end
+  fields[field] = (fields[field] or 0) + amount
+end
+
+local function exists(key)
+  return pending[key] ~= nil or redis.call('EXISTS', key) == 1
 end
 
 local function split(text)
@@ -34,13 +49,13 @@ end
 local function bump_live(keys_list, seg, field)
   -- an earlier contact's buckets may have expired: never recreate one without a TTL
   for _, key in ipairs(keys_list) do
-    if redis.call('EXISTS', key) == 1 then bump(key, seg .. '|' .. field, 1) end
+    if exists(key) then bump(key, seg .. '|' .. field, 1) end
   end
 end
 
 local function max_field(field, value)
-  local cur = tonumber(redis.call('HGET', health, field) or '0')
-  if value > cur then redis.call('HSET', health, field, value) end
+  local cur = pending_max[field]
+  if not cur or value > cur then pending_max[field] = value end
 end
 
 local function add_counts(targets, seg, counts)
@@ -49,7 +64,7 @@ local function add_counts(targets, seg, counts)
     for field, amount in pairs(counts) do
       bump(key, seg .. '|' .. field, amount)
     end
-    if target[2] > 0 then redis.call('EXPIREAT', key, target[2]) end
+    if target[2] > 0 then pending_ttl[key] = target[2] end
   end
 end
 
@@ -207,6 +222,19 @@ for _, r in ipairs(batch.r) do
     out[#out + 1] = 1
   end
   max_field(r.t .. '|last_processed_ts', now)
+end
+
+for key, fields in pairs(pending) do
+  for field, amount in pairs(fields) do
+    redis.call('HINCRBYFLOAT', key, field, amount)
+  end
+end
+for key, at in pairs(pending_ttl) do
+  redis.call('EXPIREAT', key, at)
+end
+for field, value in pairs(pending_max) do
+  local cur = tonumber(redis.call('HGET', health, field) or '0')
+  if value > cur then redis.call('HSET', health, field, value) end
 end
 
 return out
