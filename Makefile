@@ -19,13 +19,15 @@ PIP_FLAGS   ?= --progress-bar off
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv demo test test-unit schema ops clean
+.PHONY: help venv demo test test-unit schema ops clean bench bench-smoke
 
 help:
 	@echo "cxpulse make targets:"
 	@echo "  make demo       run the self-contained demo (DEMO_ARGS='--duration 60 --rate 50')"
 	@echo "  make test       run every test tier (PYTEST_ARGS='-x -k name')"
 	@echo "  make test-unit  run only the unit and functional tiers"
+	@echo "  make bench      run the full benchmark, ~35 min (BENCH_ARGS='--only cxpulse,quix --events 50000')"
+	@echo "  make bench-smoke  the quick harness run that 'make test' also does"
 	@echo "  make schema     write the events' JSON Schema to $(SCHEMA_DIR)/"
 	@echo "  make ops        regenerate ops/prometheus/rules.yml and ops/grafana/dashboards/ from the default settings"
 	@echo "  make venv       create $(VENV) and install cxpulse with its test extras"
@@ -56,6 +58,13 @@ test: venv
 
 test-unit: venv
 	$(VENV_PY) -m pytest tests/unit tests/functional $(PYTEST_ARGS)
+
+# Results go to bench/results/<UTC date-time>.json and .md; see docs/performance.md.
+bench: venv
+	$(VENV_PY) -m bench run $(BENCH_ARGS)
+
+bench-smoke: venv
+	$(VENV_PY) -m bench run --smoke $(BENCH_ARGS)
 
 schema: venv
 	$(VENV)/bin/cxpulse schema --out $(SCHEMA_DIR)

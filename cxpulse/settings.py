@@ -185,6 +185,15 @@ class Settings(BaseSettings):
     batch_max_events: int = Field(1000, ge=1)
     batch_within_seconds: float = Field(0.2, gt=0)
     redis_retry_max_seconds: float = Field(5.0, gt=0)
+    fast_consumer: bool = Field(
+        True, description="Faust consumer without the per-message race (processors/fast_consumer.py); off = Faust's own"
+    )
+    stream_buffer_maxsize: int = Field(
+        16384, ge=64, description="Messages buffered per agent; an envelope counts as one message"
+    )
+    consumer_fetch_max_wait_ms: int | None = Field(
+        100, ge=0, description="Longest a fetch waits for data (Faust's own: 1500); with fast_consumer only"
+    )
 
     thresholds: Thresholds = Thresholds()
 

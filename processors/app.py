@@ -22,6 +22,7 @@ import faust
 from cxpulse.settings import Settings, redis_url_of
 from processors import keys
 from processors.batch import BatchProcessor, DeadLetterSink, RawMessage
+from processors.fast_consumer import install as install_fast_consumer
 from processors.store import Source, WindowStore, connect
 
 log = logging.getLogger(__name__)
@@ -152,9 +153,17 @@ def create_app(
         stream_wait_empty=True,
         producer_acks=-1,
         producer_linger_ms=5,
+        # A fetch brings up to 1 MiB per partition (thousands of messages): the agent's
+        # buffer must hold that past its 80 % pressure mark, or the consumer waits on
+        # a full buffer message by message (docs/performance.md).
+        stream_buffer_maxsize=settings.stream_buffer_maxsize,
     )
     options.update(faust_options)
     app = faust.App(settings.app_id, **options)
+    # Faust's drain loop races every message against a rebalance with four tasks;
+    # this consumer does so only for a message that has to wait, and lets the fetch
+    # wait be set (Faust hard-codes 1.5 s; Tansu holds fetches that long; docs/performance.md).
+    install_fast_consumer(app, enabled=settings.fast_consumer, fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms)
     pipeline = Pipeline(app, settings, dead_letters, followups)
     app.cxpulse = pipeline  # type: ignore[attr-defined]
 
