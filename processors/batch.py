@@ -9,6 +9,12 @@ Order matters for the at-least-once guarantee:
 only then may the caller ack the batch so its offsets get committed. A crash at any
 point replays the batch: Redis dedupes events and rejection counts, and a
 dead-letter record may at worst appear twice (consumers dedupe on its source).
+
+A message may be a batch envelope (``streams.envelope``): its events are checked,
+folded and dead-lettered one by one, each under its own source (the message's
+offset plus its ``index`` in the envelope). An envelope that cannot be read at all
+is dead-lettered whole, like any other bad message. Events are processed
+``batch_max_events`` at a time (one Lua call each), however many envelopes they came in.
 """
 
 from __future__ import annotations
@@ -17,9 +23,9 @@ import asyncio
 import base64
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import orjson
 from pydantic import BaseModel
@@ -28,9 +34,15 @@ from cxpulse.settings import Settings
 from processors.fold import Update, fold
 from processors.fold_surveys import is_detractor
 from processors.store import STATUS_CONFLICT, STATUS_DUPLICATE, STATUS_NEW, STATUS_OUT_OF_ORDER, STATUS_REPLAY, RejectionMark, Source, WindowStore
-from streams.decode import Rejection, check_time, decode
+from streams.decode import Rejection, check_time, decode, validate_object
+from streams.envelope import EnvelopeError, unpack
 
 log = logging.getLogger(__name__)
+
+SUPPORTS_ENVELOPES = True
+"""Messages may be ``streams.envelope`` batches (the benchmark checks this flag)."""
+
+_PLAIN = object()  # marks a message that is one event, still to be decoded from its bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +77,7 @@ def dead_letter_record(msg: RawMessage, stream: str, rejection: Rejection, now: 
             "partition": msg.source.partition,
             "offset": msg.source.offset,
             "key": msg.key.decode("utf-8", "replace") if msg.key else None,
+            **({"index": msg.source.index} if msg.source.index is not None else {}),
         },
         "dead_lettered_at": datetime.fromtimestamp(now, timezone.utc).isoformat(),
         "value_base64": base64.b64encode(value).decode(),
@@ -113,10 +126,33 @@ class BatchProcessor:
         self.stopping = stopping
         self.dlq_log = RateLimitedLog()
 
-    def _check(self, msg: RawMessage, stream: str, now_dt: datetime) -> BaseModel | Rejection:
+    def _unpacked(self, messages: Sequence[RawMessage]) -> Iterator[tuple[RawMessage, Any]]:
+        """(message, what to check) per event: a plain message, or each event of an envelope."""
+        limit = self.settings.max_message_bytes
+        for msg in messages:
+            try:
+                events = unpack(msg.value)
+            except EnvelopeError as exc:
+                yield msg, Rejection(exc.reason, exc.error)
+                continue
+            if events is None:
+                yield msg, _PLAIN
+            elif len(msg.value or b"") > limit:
+                yield msg, Rejection("oversized", f"envelope of {len(msg.value or b'')} bytes > limit {limit}")
+            else:
+                for index, obj in enumerate(events):
+                    # its own bytes are only needed for a dead-letter record: made then
+                    yield RawMessage(None, replace(msg.source, index=index), msg.key), obj
+
+    def _check(self, msg: RawMessage, stream: str, now_dt: datetime, unpacked: Any = _PLAIN) -> BaseModel | Rejection:
         s = self.settings
         try:
-            event = decode(msg.value, stream, s.max_message_bytes)
+            if isinstance(unpacked, Rejection):
+                return unpacked
+            if unpacked is _PLAIN:
+                event = decode(msg.value, stream, s.max_message_bytes)
+            else:
+                event = validate_object(unpacked, stream)
             if isinstance(event, Rejection):
                 return event
             return check_time(event, now_dt, s.allowed_lateness_seconds, s.max_clock_skew_seconds) or event
@@ -128,22 +164,48 @@ class BatchProcessor:
         now = self.clock()
         now_dt = datetime.fromtimestamp(now, timezone.utc)
         result = BatchResult()
+        # A batch of envelopes holds many more events than messages: they are checked,
+        # folded and stored batch_max_events at a time, so neither the worker's memory
+        # nor one Lua call (which blocks Redis for everyone) grows with their size.
+        size = self.settings.batch_max_events
+        chunk: list[tuple[RawMessage, Any]] = []
+        for pair in self._unpacked(messages):
+            chunk.append(pair)
+            if len(chunk) >= size:
+                await self._process_events(stream, chunk, now, now_dt, result)
+                chunk = []
+        if chunk:
+            await self._process_events(stream, chunk, now, now_dt, result)
+        return result
+
+    async def _process_events(
+        self, stream: str, events: Sequence[tuple[RawMessage, Any]], now: float, now_dt: datetime, result: BatchResult
+    ) -> None:
         updates: list[tuple[Update, Source]] = []
         valid: list[BaseModel] = []
         rejected: list[tuple[RawMessage, Rejection]] = []
-        for msg in messages:
-            checked = self._check(msg, stream, now_dt)
+        by_source: dict[Source, RawMessage] = {}
+        inner: dict[Source, Any] = {}  # an envelope's events, as parsed, for their dead-letter records
+
+        def with_bytes(msg: RawMessage) -> RawMessage:
+            return msg if msg.value is not None else replace(msg, value=_encode_loose(inner[msg.source]))
+
+        for msg, unpacked in events:
+            checked = self._check(msg, stream, now_dt, unpacked)
+            by_source[msg.source] = msg
+            if msg.source.index is not None:
+                inner[msg.source] = unpacked
             if isinstance(checked, Rejection):
-                rejected.append((msg, checked))
+                rejected.append((with_bytes(msg), checked))
                 continue
             try:
                 updates.append((fold(self.settings, stream, checked), msg.source))
                 valid.append(checked)
             except ValueError as exc:  # valid JSON, but not foldable under these settings
-                rejected.append((msg, Rejection("invalid", str(exc))))
+                rejected.append((with_bytes(msg), Rejection("invalid", str(exc))))
             except Exception as exc:
                 log.exception("unexpected error folding %s", msg.source)
-                rejected.append((msg, Rejection("internal_error", f"{type(exc).__name__}: {exc}")))
+                rejected.append((with_bytes(msg), Rejection("internal_error", f"{type(exc).__name__}: {exc}")))
 
         published = await self._retry(lambda: self.store.already_dead_lettered([m.source for m, _ in rejected]))
         await self._dead_letter(stream, [(m, r) for m, r in rejected if m.source not in published], now)
@@ -154,7 +216,6 @@ class BatchProcessor:
             self.clock, updates, marks, max_backoff=self.settings.redis_retry_max_seconds, stopping=self.stopping
         )
         conflicts: list[tuple[RawMessage, Rejection]] = []
-        by_source = {msg.source: msg for msg in messages}
         for (update, source), status in zip(updates, statuses):
             if status == STATUS_NEW:
                 result.new += 1
@@ -164,17 +225,16 @@ class BatchProcessor:
                 result.replayed += 1
             elif status == STATUS_CONFLICT:
                 error = f"event_id {update.event_id!r} was already used for an event with different content"
-                conflicts.append((by_source[source], Rejection("conflict", error)))
+                conflicts.append((with_bytes(by_source[source]), Rejection("conflict", error)))
             elif status == STATUS_OUT_OF_ORDER:
                 error = (
                     "impossible call lifecycle in event time: answered/abandoned before queued, "
                     "or completed before (or without) an answer"
                 )
-                conflicts.append((by_source[source], Rejection("out_of_order", error)))
+                conflicts.append((with_bytes(by_source[source]), Rejection("out_of_order", error)))
         await self._dead_letter(stream, conflicts, now)
         for _, rej in rejected + conflicts:
             result.rejected[rej.reason] = result.rejected.get(rej.reason, 0) + 1
-        return result
 
     async def _retry(self, call: Callable[[], Any]) -> Any:
         delay = 0.1
@@ -216,3 +276,11 @@ class BatchProcessor:
         await self.dead_letters.send_all(records)
         for msg, rej in rejected:
             self.dlq_log.warning("dead-lettered %s (%s): %s", msg.source, rej.reason, rej.error)
+
+
+def _encode_loose(obj: Any) -> bytes:
+    """An envelope's event back to JSON bytes for its dead-letter record (never raises)."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return repr(obj).encode()

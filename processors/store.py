@@ -35,9 +35,18 @@ class Source:
     topic: str
     partition: int
     offset: int
+    index: int | None = None
+    """Position of the event inside a batch envelope (``streams.envelope``); None for a plain message."""
 
     def __str__(self) -> str:
-        return f"{self.topic}:{self.partition}:{self.offset}"
+        plain = f"{self.topic}:{self.partition}:{self.offset}"
+        return plain if self.index is None else f"{plain}#{self.index}"
+
+
+def rejected_key(app: str, source: Source) -> str:
+    """The rejection marker of one event: per message, or per event of an envelope."""
+    key = keys.rejected(app, source.topic, source.partition, source.offset)
+    return key if source.index is None else f"{key}#{source.index}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +80,7 @@ class WindowStore:
                         "d": keys.seen(app, u.event_id),
                         "f": u.fingerprint,
                         "src": str(src),
-                        "rk": keys.rejected(app, src.topic, src.partition, src.offset),
+                        "rk": rejected_key(app, src),
                         "t": src.topic,
                         "x": u.dedupe_expire_at,
                         "s": u.segment,
@@ -85,7 +94,7 @@ class WindowStore:
                     for u, src in updates
                 ],
                 "r": [
-                    {"k": keys.rejected(app, r.source.topic, r.source.partition, r.source.offset), "t": r.source.topic, "reason": r.reason}
+                    {"k": rejected_key(app, r.source), "t": r.source.topic, "reason": r.reason}
                     for r in rejections
                 ],
             }
@@ -164,7 +173,7 @@ class WindowStore:
             return set()
         async with self.client.pipeline(transaction=False) as pipe:
             for s in sources:
-                pipe.exists(keys.rejected(self.app_id, s.topic, s.partition, s.offset))
+                pipe.exists(rejected_key(self.app_id, s))
             replies = await pipe.execute()
         return {s for s, hit in zip(sources, replies) if hit}
 

@@ -3,6 +3,18 @@
 It validates before it sends: anything the worker would dead-letter is refused here,
 at the source, where the producer can still fix it. Keys are the contact id, so one
 call's (ticket's, cart's) events share a partition and arrive in order.
+
+Opt-in batching (``envelope=True``): events are packed into ``streams.envelope``
+messages of up to ``envelope_max_events`` events and ``envelope_max_bytes`` bytes,
+shipped when full, when the oldest has waited ``envelope_linger`` seconds, or on
+``flush()``. An envelope holds the events of one *partition*: each event's partition
+is computed from its key with Kafka's default partitioner (murmur2, as for a plain
+message), so every contact's events still land in its one partition, in publish
+order, and per-contact ordering holds exactly as without envelopes. Grouping by key
+instead would keep that too, but a contact has a handful of events spread over
+minutes, so its envelopes would hold one or two events and save nothing. The
+envelope's message key is empty (it carries many contacts); the worker reads each
+event's identity from the event itself.
 """
 
 from __future__ import annotations
@@ -14,9 +26,11 @@ from types import TracebackType
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from cxpulse.settings import Settings
 from streams.decode import Rejection, parse, validate_object
+from streams.envelope import OVERHEAD, wrap
 from streams.events import STREAM_EVENT_UNIONS, Envelope, partition_key, stream_of
 from streams.topics import topic_for
 
@@ -84,12 +98,29 @@ class Publisher:
         linger_ms: int = 5,
         max_pending: int = 10000,
         producer: AIOKafkaProducer | None = None,
+        envelope: bool = False,
+        envelope_max_events: int = 100,
+        envelope_max_bytes: int | None = None,
+        envelope_linger: float = 0.05,
     ) -> None:
         self.settings = settings
         self.max_pending = max_pending
         self.delivered = 0
         self._pending: list[asyncio.Future[Any]] = []
+        self._pending_events: list[int] = []  # events per pending future (an envelope has many)
         self._started = False
+        self.envelope = envelope
+        self.envelope_max_events = envelope_max_events
+        # the worker refuses a message over max_message_bytes, envelopes included
+        self.envelope_max_bytes = min(envelope_max_bytes or settings.max_message_bytes, settings.max_message_bytes)
+        if envelope and (envelope_max_events < 1 or self.envelope_max_bytes < OVERHEAD + 2 or envelope_linger < 0):
+            raise ValueError("envelope_max_events >= 1, envelope_max_bytes large enough and envelope_linger >= 0 needed")
+        self.envelope_linger = envelope_linger
+        self._batches: dict[tuple[str, int], _Batch] = {}
+        self._partitions: dict[str, list[int]] = {}
+        self._partitioner = DefaultPartitioner()
+        self._linger_task: asyncio.Task[None] | None = None
+        self._ship_lock = asyncio.Lock()
         # ``producer`` lets tests and embedders supply their own (already configured) one.
         self._producer = producer or AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap,
@@ -103,11 +134,20 @@ class Publisher:
         if not self._started:
             await self._producer.start()
             self._started = True
+            if self.envelope and self.envelope_linger > 0:
+                self._linger_task = asyncio.create_task(self._linger())
 
     async def stop(self) -> None:
         """Deliver what is pending, then close; a delivery failure is logged, not raised."""
         if not self._started:
             return
+        if self._linger_task is not None:
+            self._linger_task.cancel()
+            try:
+                await self._linger_task
+            except asyncio.CancelledError:
+                pass
+            self._linger_task = None
         try:
             await self.flush()
         except PublishError as exc:
@@ -148,9 +188,59 @@ class Publisher:
         await self._send(*self.encode(event))
 
     async def _send(self, topic: str, key: bytes, value: bytes) -> None:
+        if self.envelope:
+            await self._add_to_envelope(topic, key, value)
+            return
         self._pending.append(await self._producer.send(topic, value=value, key=key))
+        self._pending_events.append(1)
         if len(self._pending) >= self.max_pending:
             await self.flush()  # bounds memory on a long file
+
+    # ------------------------------------------------------------------ envelopes
+
+    async def _partition(self, topic: str, key: bytes) -> int:
+        """The partition Kafka's default partitioner gives ``key``: where it would go alone."""
+        partitions = self._partitions.get(topic)
+        if partitions is None:
+            found = await self._producer.partitions_for(topic)
+            partitions = self._partitions[topic] = sorted(found)
+        return int(self._partitioner(key, partitions, partitions))
+
+    async def _add_to_envelope(self, topic: str, key: bytes, value: bytes) -> None:
+        if len(value) + OVERHEAD > self.envelope_max_bytes:
+            raise PublishError("oversized", f"{len(value)} bytes do not fit an envelope of {self.envelope_max_bytes}")
+        where = (topic, await self._partition(topic, key))
+        batch = self._batches.get(where)
+        if batch is not None and batch.size + len(value) + 1 > self.envelope_max_bytes:
+            await self._ship(where)
+            batch = None
+        if batch is None:
+            batch = self._batches[where] = _Batch(asyncio.get_running_loop().time())
+        batch.values.append(value)
+        batch.size += len(value) + 1
+        if len(batch.values) >= self.envelope_max_events:
+            await self._ship(where)
+        if len(self._pending) >= self.max_pending:
+            await self.flush()  # bounds memory on a long file
+
+    async def _ship(self, where: tuple[str, int]) -> None:
+        # one ship at a time: two envelopes of a partition must be sent in their order
+        async with self._ship_lock:
+            batch = self._batches.pop(where, None)
+            if not batch or not batch.values:
+                return
+            topic, partition = where
+            self._pending.append(await self._producer.send(topic, value=wrap(batch.values), partition=partition))
+            self._pending_events.append(len(batch.values))
+
+    async def _linger(self) -> None:
+        """Ship envelopes whose oldest event has waited ``envelope_linger`` seconds."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.envelope_linger / 2)
+            now = loop.time()
+            for where in [w for w, b in self._batches.items() if now - b.opened >= self.envelope_linger]:
+                await self._ship(where)
 
     async def publish_object(self, obj: dict[str, Any]) -> Envelope:
         """Validate a raw dict and publish it; an invalid one is never sent."""
@@ -192,14 +282,29 @@ class Publisher:
 
     async def flush(self) -> None:
         """Wait for every enqueued event; raise ``PublishError`` if any was lost."""
+        for where in list(self._batches):
+            await self._ship(where)
         pending, self._pending = self._pending, []
+        counts, self._pending_events = self._pending_events, []
         if not pending:
             return
         results = await asyncio.gather(*pending, return_exceptions=True)
+        lost = sum(n for r, n in zip(results, counts) if isinstance(r, BaseException))
         failures = [r for r in results if isinstance(r, BaseException)]
-        self.delivered += len(results) - len(failures)
+        self.delivered += sum(counts) - lost
         if failures:
             raise PublishError(
                 "delivery_failed",
-                f"{len(failures)} of {len(results)} events not delivered; first: {failures[0]!r}",
+                f"{lost} of {sum(counts)} events not delivered; first: {failures[0]!r}",
             )
+
+
+class _Batch:
+    """Events waiting for their envelope (one per topic and partition)."""
+
+    __slots__ = ("opened", "values", "size")
+
+    def __init__(self, opened: float) -> None:
+        self.opened = opened
+        self.values: list[bytes] = []
+        self.size = OVERHEAD
