@@ -44,6 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     publish = sub.add_parser("publish", help="Validate and publish JSON-lines events from a file or stdin")
     _common(publish)
     publish.add_argument("file", nargs="?", default="-", help="JSON-lines file, or - for stdin")
+    publish.add_argument("--envelope", action="store_true",
+                         help="Pack events into batch envelopes (one per partition; the worker unpacks them)")
+    publish.add_argument("--envelope-max-events", type=int, default=100, help="Events per envelope (default 100)")
+    publish.add_argument("--envelope-max-bytes", type=int,
+                         help="Bytes per envelope (default and ceiling: max_message_bytes)")
+    publish.add_argument("--envelope-linger", type=float, default=0.05,
+                         help="Seconds a partly filled envelope waits for more events (default 0.05)")
 
     top = sub.add_parser("top", help="Live terminal view of a running exporter's KPIs, with threshold states")
     top.add_argument("--url", default="http://127.0.0.1:9477", help="Exporter base URL (default http://127.0.0.1:9477)")
@@ -152,7 +159,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "publish":
         settings = settings_from(args)
         setup_logging(settings)
-        return asyncio.run(_publish(settings, args.file))
+        envelope = None
+        if args.envelope:
+            envelope = {"envelope": True, "envelope_max_events": args.envelope_max_events,
+                        "envelope_max_bytes": args.envelope_max_bytes, "envelope_linger": args.envelope_linger}
+        return asyncio.run(_publish(settings, args.file, envelope))
 
     if args.command == "simulate":
         settings = settings_from(args)
@@ -179,12 +190,17 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(args.command)
 
 
-async def _publish(settings: Settings, file: str) -> int:
+async def _publish(settings: Settings, file: str, envelope: dict[str, Any] | None = None) -> int:
     from streams.publisher import Publisher
 
+    try:
+        publisher = Publisher(settings, **(envelope or {}))
+    except ValueError as exc:
+        print(f"cxpulse publish: {exc}", file=sys.stderr)
+        return 2
     handle = sys.stdin if file == "-" else open(file, encoding="utf-8")
     try:
-        async with Publisher(settings) as publisher:
+        async with publisher:
             sent, rejected = await publisher.publish_lines(handle)
     finally:
         if handle is not sys.stdin:

@@ -10,6 +10,7 @@ import sys
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -37,7 +38,7 @@ def test_schema_writes_one_file_per_event(tmp_path: Path) -> None:
     assert "wait_seconds" in schema["required"]
 
 
-async def _consume(bootstrap: str, topic: str, expected: int) -> list[tuple[bytes, dict]]:  # type: ignore[type-arg]
+async def _consume(bootstrap: str, topic: str, expected: int, events_per: Any = lambda value: 1) -> list[tuple[bytes, dict]]:  # type: ignore[type-arg]
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
     await consumer.start()
     out: list[tuple[bytes, dict]] = []  # type: ignore[type-arg]
@@ -45,7 +46,7 @@ async def _consume(bootstrap: str, topic: str, expected: int) -> list[tuple[byte
         for _ in range(40):
             for messages in (await consumer.getmany(timeout_ms=250)).values():
                 out.extend((m.key, json.loads(m.value)) for m in messages)
-            if len(out) >= expected:
+            if sum(events_per(value) for _, value in out) >= expected:
                 break
     finally:
         await consumer.stop()
@@ -72,3 +73,26 @@ def test_publish_validates_each_line_and_sends_the_good_ones(broker_service: Ser
 
     received = asyncio.run(_consume(broker_service.url.removeprefix("kafka://"), topic, expected=2))
     assert sorted((key, value["event_id"]) for key, value in received) == [(b"k1", "p1"), (b"k2", "p3")]
+
+
+def test_publish_envelope_packs_many_events_per_message(broker_service: Service) -> None:
+    topic = f"cx.calls.{uuid.uuid4().hex[:8]}"
+    now = datetime.now(timezone.utc).isoformat()
+    lines = [json.dumps({"event_id": f"v{i}", "type": "call.queued", "occurred_at": now, "queue": "sales",
+                         "call_id": f"k{i % 5}"}) for i in range(40)]
+    env = {"CXPULSE_KAFKA_URL": broker_service.url, "CXPULSE_TOPICS__CALLS": topic}
+    result = run_cli("publish", "--envelope", "--envelope-max-events", "10", "-", stdin="\n".join(lines) + "\n", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "published 40 events, rejected 0" in result.stderr
+
+    received = asyncio.run(_consume(broker_service.url.removeprefix("kafka://"), topic, expected=40,
+                                   events_per=lambda value: len(value["events"])))
+    assert all(key is None and value["envelope"] == 1 for key, value in received)
+    events = [e for _, value in received for e in value["events"]]
+    assert sorted(e["event_id"] for e in events) == sorted(f"v{i}" for i in range(40))
+    assert 4 <= len(received) < 40 and all(len(value["events"]) <= 10 for _, value in received)
+
+
+def test_publish_refuses_an_impossible_envelope_bound() -> None:
+    result = run_cli("publish", "--envelope", "--envelope-max-events", "0", "-", stdin="")
+    assert result.returncode == 2 and "envelope_max_events" in result.stderr
