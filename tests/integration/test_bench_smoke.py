@@ -55,7 +55,7 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
             assert entry["events_per_s"] > 0 and entry["events"] >= 2000, (name, entry)
         else:
             assert entry["reason"], name
-    for name in ("aiokafka", "aiokafka_envelope", "faust_table", "cxpulse", "cxpulse_2_workers"):
+    for name in ("aiokafka", "aiokafka_envelope", "faust_table", "cxpulse", "cxpulse_envelope", "cxpulse_2_workers"):
         assert throughput[name]["status"] == "ok", name
     for name in ("quix", "bytewax"):  # optional extras: reported either way
         availability = result["availability"][name]
