@@ -171,6 +171,9 @@ def create_app(
         topic = app.topic(topic_name, value_serializer="raw", key_serializer="raw", partitions=settings.topics.partitions)
         app.agent(topic, name=f"cxpulse.{stream_name}")(_make_agent(pipeline, stream_name))
 
+    # A timer's first tick comes one interval after start; the worker may have folded
+    # events by then, and a snapshot showing them with "workers alive 0" is wrong.
+    app.task(pipeline.heartbeat)
     app.timer(2.0)(pipeline.heartbeat)
     app.timer(settings.cart_timer_interval_seconds)(pipeline.expire_carts)
     return app
