@@ -204,7 +204,12 @@ class Settings(BaseSettings):
     exporter_basic_auth_password: SecretStr | None = None
     exporter_tls_certfile: str | None = None
     exporter_tls_keyfile: str | None = None
-    snapshot_cache_seconds: float = Field(0.5, ge=0)
+    snapshot_cache_seconds: float = Field(
+        0.5, ge=0, description="The exporter rebuilds its snapshot this often while it is read; 0 = on every request"
+    )
+    snapshot_idle_seconds: float = Field(
+        120.0, gt=0, description="The exporter stops rebuilding after this long without a request"
+    )
     wall_stale_seconds: float = Field(
         30.0, gt=0, description="The wall says DATA STALE when the newest event is older than this"
     )

@@ -1,8 +1,9 @@
 """The exporter's HTTP server: ``/metrics``, ``/api/kpis``, ``/healthz`` and the wall.
 
 Every figure is read from Redis, so an exporter restart resets nothing and several
-exporters can serve one deployment. A short-lived snapshot cache keeps a wall, a
-Prometheus scrape and an API client hitting together to one Redis read.
+exporters can serve one deployment. One snapshot, rebuilt in the background while
+anyone reads it (``exporters.snapshot_cache``), serves the wall, Prometheus and API
+clients alike: a request never waits for Redis unless the snapshot is too old.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from redis.exceptions import RedisError
 from cxpulse.settings import Settings, redis_url_of
 from exporters.collector import SnapshotCollector
 from exporters.snapshot import build_snapshot
+from exporters.snapshot_cache import SnapshotCache
 from exporters.wall import register_wall
 from processors.store import WindowStore, connect
 
@@ -32,25 +34,6 @@ log = logging.getLogger(__name__)
 
 STORE_KEY: web.AppKey[WindowStore] = web.AppKey("store", WindowStore)
 SETTINGS_KEY: web.AppKey[Settings] = web.AppKey("settings", Settings)
-
-
-class SnapshotCache:
-    def __init__(self, store: WindowStore, settings: Settings) -> None:
-        self.store = store
-        self.settings = settings
-        self._value: dict[str, Any] | None = None
-        self._at = 0.0
-        self._lock = asyncio.Lock()
-        self.last_duration = 0.0
-
-    async def get(self) -> dict[str, Any]:
-        async with self._lock:
-            if self._value is None or time.monotonic() - self._at > self.settings.snapshot_cache_seconds:
-                started = time.perf_counter()
-                self._value = await build_snapshot(self.store, self.settings)
-                self.last_duration = time.perf_counter() - started
-                self._at = time.monotonic()
-            return self._value
 
 
 CACHE_KEY: web.AppKey[SnapshotCache] = web.AppKey("cache", SnapshotCache)
@@ -69,26 +52,36 @@ class _ExporterSelf:
         )
 
 
+def render_metrics(snapshot: dict[str, Any]) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(snapshot))
+    return generate_latest(registry)
+
+
+def render_json(snapshot: dict[str, Any]) -> bytes:
+    return orjson.dumps(snapshot, option=orjson.OPT_NON_STR_KEYS)
+
+
 async def metrics(request: web.Request) -> web.Response:
     cache = request.app[CACHE_KEY]
-    registry = CollectorRegistry(auto_describe=False)
+    body = b""
     try:
-        snapshot = await cache.get()
-        registry.register(SnapshotCollector(snapshot))
+        body = (await cache.get()).body("metrics", render_metrics)
         up = True
     except (RedisError, OSError) as exc:
         log.warning("redis read failed during scrape: %s", exc)
         up = False
+    registry = CollectorRegistry(auto_describe=False)
     registry.register(_ExporterSelf(up, cache.last_duration))
-    return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return web.Response(body=body + generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def api_kpis(request: web.Request) -> web.Response:
     try:
-        snapshot = await request.app[CACHE_KEY].get()
+        body = (await request.app[CACHE_KEY].get()).body("json", render_json)
     except (RedisError, OSError) as exc:
         return _json({"error": "redis unavailable", "detail": str(exc)}, status=503)
-    return _json(snapshot)
+    return web.Response(body=body, content_type="application/json")
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -136,13 +129,19 @@ def create_web_app(settings: Settings, store: WindowStore | None = None) -> web.
     store = store or WindowStore(connect(redis_url_of(settings)), settings.app_id)
     app[STORE_KEY] = store
     app[SETTINGS_KEY] = settings
-    app[CACHE_KEY] = SnapshotCache(store, settings)
+    app[CACHE_KEY] = SnapshotCache(
+        lambda: build_snapshot(store, settings),
+        period=settings.snapshot_cache_seconds,
+        idle=settings.snapshot_idle_seconds,
+        prerender={"metrics": render_metrics},  # Prometheus is the reader that always comes back
+    )
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/kpis", api_kpis)
     app.router.add_get("/healthz", healthz)
     register_wall(app)  # the wallboard: /, /wall, /wall/static/*, /api/trends (docs/wallboard.md)
 
     async def close_store(app: web.Application) -> None:
+        await app[CACHE_KEY].close()
         await app[STORE_KEY].client.aclose()
 
     app.on_cleanup.append(close_store)

@@ -118,7 +118,7 @@ def test_known_call_events_give_exact_kpis(stack: LocalStack) -> None:
     publish(stack, [*events, duplicate], [orjson.dumps(invalid), b"{not json"])
 
     snapshot = _wait_processed(stack, processed=len(events), rejected=2)
-    time.sleep(0.6)  # one more snapshot-cache period: nothing else may arrive
+    time.sleep(1.5)  # past the oldest snapshot the exporter may serve (2 periods + 2 builds): nothing else may arrive
     snapshot = stack.get_json("/api/kpis")
 
     (segment,) = [s for s in snapshot["calls"]["segments"] if (s["queue"], s["channel"]) == (QUEUE, CHANNEL)]

@@ -299,7 +299,7 @@ def publish_and_wait(stack: LocalStack, api: str, events: list[dict[str, Any]], 
     while True:
         snap = get_json(api + "/api/kpis")
         if processed(snap) >= before + len(events):
-            time.sleep(0.6)  # one more snapshot-cache period
+            time.sleep(1.5)  # past the oldest snapshot the exporter may serve (2 periods + 2 builds)
             return get_json(api + "/api/kpis")
         assert time.monotonic() < deadline, f"pipeline did not catch up: {snap['pipeline']['topics']}"
         time.sleep(0.1)
