@@ -225,7 +225,7 @@ class Run:
                 if "api" in steps:
                     smoke = self.args.smoke
                     self.section("api_latency", lambda: cxpulse_runs.api_latency(
-                        stack, queues=5 if smoke else 50, warm=10 if smoke else 100, cold=2 if smoke else 20))
+                        stack, queues=5 if smoke else 50, back_to_back=10 if smoke else 100, spaced=2 if smoke else 20))
                 if "soak" in steps:
                     sample = 0.5 if self.soak_seconds < 60 else 5.0
                     warmup = min(120.0, self.soak_seconds * 0.25)

@@ -71,10 +71,12 @@ def goals(result: dict[str, Any]) -> list[dict[str, Any]]:
     stages = [st for st in (api.get("before_seeding"), api) if st and st.get("/metrics")]
     if stages:
         near = min(stages, key=lambda st: abs(st.get("series", 0) - 2000))
-        m95 = near["/metrics"]["cold"]["p95_s"]
-        others = [f"{st['/metrics']['cold']['p95_s'] * 1000:.0f} ms at {st['series']:,} series" for st in stages if st is not near]
-        add(f"/metrics p95 at {near.get('series', 0):,} series (snapshot rebuilt every request)", "<= 0.050 s", m95,
-            m95 <= 0.050, "; ".join(others))
+        m95 = near["/metrics"]["spaced"]["p95_s"]
+        notes = [f"{st['/metrics']['spaced']['p95_s'] * 1000:.0f} ms at {st['series']:,} series" for st in stages if st is not near]
+        notes += [f"snapshot build p95 {st['snapshot_build']['p95_s'] * 1000:.0f} ms at {st['series']:,} series"
+                  for st in stages if st.get("snapshot_build")]
+        add(f"/metrics p95 at {near.get('series', 0):,} series (one request per snapshot period)", "<= 0.050 s", m95,
+            m95 <= 0.050, "; ".join(notes))
     else:
         add("/metrics p95 at 2,000 series", "<= 0.050 s", None, None)
     s = r.get("cxpulse_2_workers / cxpulse")
@@ -160,17 +162,23 @@ def markdown(result: dict[str, Any]) -> str:
         lines += ["", "## API latency", "",
                   f"Timed with the segments the freshness traffic created, then again after seeding "
                   f"{seeded.get('queues')} queues x {len(seeded.get('channels') or [])} channels. "
-                  "'rebuilt': each request after the snapshot cache expired (what a Prometheus scrape sees); "
-                  "'cached': back to back.", "",
+                  "'spaced': one request per snapshot period (a Prometheus scrape or a wall poll); "
+                  "'back to back': requests in a row; 'snapshot build': the exporter's background rebuild "
+                  "(Redis read, every KPI, /metrics render), which a request only waits for when the snapshot "
+                  "is too old, e.g. the first one after snapshot_idle_seconds without requests.", "",
                   "| series | /metrics bytes | endpoint | mode | n | p50 | p95 | max |",
                   "|---:|---:|---|---|---:|---:|---:|---:|"]
         for stage in (api.get("before_seeding") or {}, api):
             for path in ("/metrics", "/api/kpis"):
-                for mode, label in (("cold", "rebuilt"), ("warm", "cached")):
+                for mode, label in (("spaced", "spaced"), ("back_to_back", "back to back")):
                     d = (stage.get(path) or {}).get(mode) or {}
                     if d:
                         lines.append(f"| {stage.get('series', 0):,} | {stage.get('metrics_bytes', 0):,} | {path} | {label} | {d.get('n')} | "
                                      f"{_fmt(d.get('p50_s'), 's')} | {_fmt(d.get('p95_s'), 's')} | {_fmt(d.get('max_s'), 's')} |")
+            d = stage.get("snapshot_build") or {}
+            if d:
+                lines.append(f"| {stage.get('series', 0):,} | | (exporter) | snapshot build | {d.get('n')} | "
+                             f"{_fmt(d.get('p50_s'), 's')} | {_fmt(d.get('p95_s'), 's')} | {_fmt(d.get('max_s'), 's')} |")
     soak = result.get("soak")
     if soak:
         lines += ["", "## Soak", "",

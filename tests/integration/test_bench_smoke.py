@@ -72,9 +72,11 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
     for stage in (api["before_seeding"], api):
         assert stage["series"] > 0 and stage["metrics_bytes"] > 0
         for path in ("/metrics", "/api/kpis"):
-            for mode in ("cold", "warm"):
+            for mode in ("spaced", "back_to_back"):
                 timing = stage[path][mode]
                 assert timing["n"] > 0 and 0 < timing["p50_s"] <= timing["p95_s"] <= timing["max_s"]
+        build = stage["snapshot_build"]  # the exporter's own gauge, read from each spaced scrape
+        assert build["n"] > 0 and 0 < build["p50_s"] <= build["p95_s"] <= build["max_s"]
     assert api["series"] > api["before_seeding"]["series"]  # the seeded segments show up
 
     soak = result["soak"]
