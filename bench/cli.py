@@ -234,6 +234,20 @@ class Run:
                                                                     sample_every=sample, warmup=warmup))
             finally:
                 stack.stop()
+        if "freshness" in steps and caps["envelopes"]:
+            self.progress("freshness with envelopes: a second worker and exporter on fresh topics (no dedupe hits)")
+            try:
+                stack = cxpulse_runs.Stack(ctx, partitions, list(wl.events))
+            except Exception as exc:
+                self.result["freshness_envelope"] = {"status": "failed", "reason": str(exc)[:300]}
+                self.result["errors"].append(f"stack: {exc}")
+                return
+            try:
+                envelope = {"size": self.args.envelope_size, "linger": 0.05, "partitions": partitions}
+                self.section("freshness_envelope", lambda: cxpulse_runs.freshness(
+                    stack, wl, rate=self.fresh_rate, seconds=self.fresh_seconds, envelope=envelope))
+            finally:
+                stack.stop()
 
     def section(self, name: str, fn: Callable[[], dict[str, Any]]) -> None:
         self.progress(f"{name}…")

@@ -245,7 +245,8 @@ def interleave(workload: Workload, topics: dict[str, str], want: int) -> list[tu
     return events
 
 
-def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, scrape_interval: float = 0.1) -> dict[str, Any]:
+def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, scrape_interval: float = 0.1,
+              envelope: dict[str, Any] | None = None) -> dict[str, Any]:
     """Publish at ``rate`` events/s for ``seconds``; event -> /metrics latency.
 
     Every 10 ms the producer sends the slice of events that is due and notes the time
@@ -253,12 +254,14 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
     A slice counts as visible at the end of the first scrape whose
     ``cx_pipeline_events_processed_total{topic}`` reaches its cumulative count (an
     upper bound; partitions are consumed in parallel, so this is a watermark).
+    ``envelope`` (``{"size", "linger", "partitions"}``): the producer packs envelopes as
+    ``streams.publisher`` does; the linger counts against freshness.
     """
     ctx = stack.ctx
     events = interleave(workload, stack.topics, int(rate * seconds))
     base = processed_by_topic(stack.metrics())
-    spec_path = ctx.workdir / f"{stack.app_id}.paced.json"
-    spec_path.write_text(json.dumps({"bootstrap": ctx.bootstrap, "rate": rate,
+    spec_path = ctx.workdir / f"{stack.app_id}.paced{'-envelope' if envelope else ''}.json"
+    spec_path.write_text(json.dumps({"bootstrap": ctx.bootstrap, "rate": rate, "envelope": envelope,
                                      "events": [(t, k.decode(), v.decode()) for t, k, v in events]}))
     ctx.progress(f"  publishing {len(events):,} events at {rate:,.0f}/s ({len(events) / rate:.0f}s), "
                  f"reading /metrics every {scrape_interval * 1000:.0f} ms")
@@ -317,6 +320,7 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
         "snapshot_cache_s": stack.settings.snapshot_cache_seconds,
         "batch_within_s": stack.settings.batch_within_seconds,
         "producer_exit": code,
+        "envelope": envelope,
     }
 
 

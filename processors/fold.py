@@ -10,6 +10,7 @@ every KPI's bookkeeping is testable without a broker or Redis.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -51,16 +52,22 @@ def segment_of(event: BaseModel) -> str:
 
 
 def bucket_targets(settings: Settings, stream: str, ts: float) -> list[list[Any]]:
-    """[key, expire_at] for each bucket of the event plus the totals hash (no expiry)."""
-    ttl = {
-        "m": settings.minute_bucket_ttl_seconds,
-        "h": settings.hour_bucket_ttl_seconds,
-        "d": settings.day_bucket_ttl_seconds,
-    }
-    targets: list[list[Any]] = [
-        [keys.bucket(settings.app_id, stream, b), expire_at(b, ttl[b.res])] for b in buckets_for_event(ts)
-    ]
-    targets.append([keys.totals(settings.app_id, stream), 0])
+    """[key, expire_at] for each bucket of the event plus the totals hash (no expiry).
+
+    Shared between the events of one minute (hours and days are whole minutes), so a
+    batch computes its keys once instead of per event: read it, never mutate it.
+    """
+    return _targets(
+        settings.app_id, stream, int(ts // 60) * 60,
+        settings.minute_bucket_ttl_seconds, settings.hour_bucket_ttl_seconds, settings.day_bucket_ttl_seconds,
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _targets(app_id: str, stream: str, minute: int, ttl_m: int, ttl_h: int, ttl_d: int) -> list[list[Any]]:
+    ttl = {"m": ttl_m, "h": ttl_h, "d": ttl_d}
+    targets: list[list[Any]] = [[keys.bucket(app_id, stream, b), expire_at(b, ttl[b.res])] for b in buckets_for_event(minute)]
+    targets.append([keys.totals(app_id, stream), 0])
     return targets
 
 
@@ -80,12 +87,16 @@ def base_update(settings: Settings, stream: str, event: BaseModel, segment: str 
 
 
 def fold(settings: Settings, stream: str, event: BaseModel) -> Update:
-    from processors import fold_calls, fold_carts, fold_surveys, fold_tickets
+    return _folders()[stream](settings, event)
 
-    folders: dict[str, Callable[[Settings, BaseModel], Update]] = {
+
+@functools.cache
+def _folders() -> dict[str, Callable[[Settings, BaseModel], Update]]:
+    from processors import fold_calls, fold_carts, fold_surveys, fold_tickets  # they import this module
+
+    return {
         "calls": fold_calls.fold_call,
         "surveys": fold_surveys.fold_survey,
         "tickets": fold_tickets.fold_ticket,
         "carts": fold_carts.fold_cart,
     }
-    return folders[stream](settings, event)

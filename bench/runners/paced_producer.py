@@ -2,8 +2,14 @@
 
 Argument: a JSON file ``{"bootstrap", "rate", "events": [[topic, key, value], ...]}``.
 Every 10 ms it sends the events that are due; it writes ``<file>.timeline.json``
-next to the spec: ``[[wall time, topic, cumulative events sent to topic], ...]``
+next to the spec: ``[[wall time, topic, cumulative events due on topic], ...]``
 (the time a slice was due, so a slow send counts against freshness, not for it).
+
+With ``"envelope": {"size": n, "linger": s, "partitions": p}`` it packs events the way
+``streams.publisher`` does in envelope mode: per topic and partition (Kafka's default
+partitioner on the key), shipped when ``n`` events are in or the oldest has waited
+``s`` seconds. The timeline still says when each event was due, so the linger counts
+against freshness.
 """
 
 from __future__ import annotations
@@ -15,14 +21,21 @@ import time
 from pathlib import Path
 
 from bench.runners import emit
+from streams.envelope import wrap
 
 TICK = 0.01
 
 
 async def run(path: Path) -> dict[str, object]:
     from aiokafka import AIOKafkaProducer
+    from aiokafka.partitioner import DefaultPartitioner
 
     spec = json.loads(path.read_text())
+    envelope = spec.get("envelope")
+    partitions = list(range(int(envelope["partitions"]))) if envelope else []
+    partitioner = DefaultPartitioner()
+    groups: dict[tuple[str, int], tuple[float, list[bytes]]] = {}  # (topic, partition) -> (opened, values)
+    envelopes = 0
     events = [(t, k.encode(), v.encode()) for t, k, v in spec["events"]]
     rate = float(spec["rate"])
     producer = AIOKafkaProducer(bootstrap_servers=spec["bootstrap"], linger_ms=5, enable_idempotence=False, acks=1)
@@ -45,12 +58,24 @@ async def run(path: Path) -> dict[str, object]:
                 late_ticks += 1
             due = min(len(events), int(rate * tick * TICK))
             touched: set[str] = set()
+            now = time.perf_counter()
             while i < due:
                 topic, key, value = events[i]
-                futures.append(await producer.send(topic, value, key=key))
+                if envelope:
+                    where = (topic, partitioner(key, partitions, partitions))
+                    groups.setdefault(where, (now, []))[1].append(value)
+                else:
+                    futures.append(await producer.send(topic, value, key=key))
                 sent[topic] = sent.get(topic, 0) + 1
                 touched.add(topic)
                 i += 1
+            if envelope:
+                last = i >= len(events)
+                for where, (opened, values) in list(groups.items()):
+                    if last or len(values) >= envelope["size"] or now - opened >= envelope["linger"]:
+                        del groups[where]
+                        futures.append(await producer.send(where[0], wrap(values), partition=where[1]))
+                        envelopes += 1
             wall = start_wall + tick * TICK
             for topic in touched:
                 timeline.append((wall, topic, sent[topic]))
@@ -61,7 +86,7 @@ async def run(path: Path) -> dict[str, object]:
     finally:
         await producer.stop()
     path.with_suffix(".timeline.json").write_text(json.dumps(timeline))
-    return {"events": len(events), "late_ticks": late_ticks, "ticks": tick}
+    return {"events": len(events), "late_ticks": late_ticks, "ticks": tick, "envelopes": envelopes}
 
 
 def main() -> None:
