@@ -23,6 +23,7 @@ from cxpulse.settings import Settings, redis_url_of
 from processors import keys
 from processors.batch import BatchProcessor, DeadLetterSink, RawMessage
 from processors.fast_consumer import install as install_fast_consumer
+from processors.faust_lean import LeanMonitor, RawSchema
 from processors.store import Source, WindowStore, connect
 
 log = logging.getLogger(__name__)
@@ -157,6 +158,8 @@ def create_app(
         # buffer must hold that past its 80 % pressure mark, or the consumer waits on
         # a full buffer message by message (docs/performance.md).
         stream_buffer_maxsize=settings.stream_buffer_maxsize,
+        # per-message bookkeeping only Faust's (disabled) web pages read (processors/faust_lean.py)
+        Monitor=LeanMonitor,
     )
     options.update(faust_options)
     app = faust.App(settings.app_id, **options)
@@ -168,7 +171,8 @@ def create_app(
     app.cxpulse = pipeline  # type: ignore[attr-defined]
 
     for stream_name, topic_name in settings.topics.sources().items():
-        topic = app.topic(topic_name, value_serializer="raw", key_serializer="raw", partitions=settings.topics.partitions)
+        # bytes in, as they arrived: the worker validates and dead-letters events itself
+        topic = app.topic(topic_name, schema=RawSchema(), partitions=settings.topics.partitions)
         app.agent(topic, name=f"cxpulse.{stream_name}")(_make_agent(pipeline, stream_name))
 
     # A timer's first tick comes one interval after start; the worker may have folded
