@@ -179,12 +179,15 @@ class Run:
             self.record("faust_table", lambda: ctx.run_runner("faust-table", "bench.runners.faust_agent",
                                                               self.spec(single, mode="table", consumer="stock"), timeout=timeout))
         if "faust-noop" in steps:
-            variants = (("stock", "stock", {}), ("fast", "fast", {}),
-                        ("fast_tuned", "fast", {"stream_buffer_maxsize": 16384}))
-            for label, consumer, options in variants:
+            tuned = {"stream_buffer_maxsize": 16384}
+            variants: tuple[tuple[str, str, dict[str, Any], bool], ...] = (
+                ("stock", "stock", {}, False), ("fast", "fast", {}, False), ("fast_tuned", "fast", tuned, False),
+                ("fast_tuned_lean", "fast", {**tuned, "Monitor": "processors.faust_lean:LeanMonitor"}, True))
+            for label, consumer, options, raw_schema in variants:
                 self.record(f"faust_noop_{label}", lambda: ctx.run_runner(
                     f"faust-noop-{label}", "bench.runners.faust_agent",
-                    self.spec(single, mode="noop", consumer=consumer, faust_options=options), timeout=timeout))
+                    self.spec(single, mode="noop", consumer=consumer, faust_options=options, raw_schema=raw_schema),
+                    timeout=timeout))
         partitions = self.args.partitions
         if "cxpulse" in steps:
             self.record("cxpulse", lambda: cxpulse_runs.measure_workers(ctx, wl, single.topics, partitions, label="cxpulse",

@@ -14,6 +14,7 @@ DESCRIPTIONS = {
     "faust_noop_stock": "Faust agent doing nothing, stock consumer",
     "faust_noop_fast": "Faust agent doing nothing, processors.fast_consumer (Faust defaults otherwise)",
     "faust_noop_fast_tuned": "Faust agent doing nothing, fast_consumer + stream_buffer_maxsize=16384",
+    "faust_noop_fast_tuned_lean": "Faust agent doing nothing, as above + processors.faust_lean (RawSchema, LeanMonitor)",
     "cxpulse": "cxpulse worker, every KPI into Redis (1 event/message)",
     "cxpulse_stock_consumer": "cxpulse worker with fast_consumer=false (1 event/message)",
     "cxpulse_envelope": "cxpulse worker, every KPI into Redis (envelopes)",
@@ -21,7 +22,7 @@ DESCRIPTIONS = {
 }
 
 BASELINES_SINGLE = ("aiokafka", "quix", "bytewax", "faust_table", "faust_noop_stock", "faust_noop_fast",
-                    "faust_noop_fast_tuned")
+                    "faust_noop_fast_tuned", "faust_noop_fast_tuned_lean")
 
 
 def rate(result: dict[str, Any], name: str) -> float | None:
@@ -44,6 +45,8 @@ def ratios(result: dict[str, Any]) -> dict[str, float | None]:
     out["faust_noop_fast / faust_noop_stock"] = fast / stock if fast and stock else None
     tuned = rate(result, "faust_noop_fast_tuned")
     out["faust_noop_fast_tuned / faust_noop_stock"] = tuned / stock if tuned and stock else None
+    lean = rate(result, "faust_noop_fast_tuned_lean")
+    out["faust_noop_fast_tuned_lean / faust_noop_stock"] = lean / stock if lean and stock else None
     stock_worker = rate(result, "cxpulse_stock_consumer")
     out["cxpulse / cxpulse_stock_consumer"] = mine / stock_worker if mine and stock_worker else None
     two = rate(result, "cxpulse_2_workers")

@@ -1,7 +1,8 @@
 """Faust baselines: a no-op agent, or the naive agent with a Table update per event.
 
 ``consumer``: ``stock`` (Faust's own drain loop) or ``fast``
-(``processors.fast_consumer``), so the harness measures the fix on its own.
+(``processors.fast_consumer``), so the harness measures the fix on its own;
+``raw_schema`` (with ``Monitor`` in ``faust_options``): ``processors.faust_lean``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,12 @@ def build(spec: dict[str, Any]) -> Any:
         from processors.fast_consumer import install
 
         assert install(app), "fast consumer refused (see log)"
-    topic = app.topic(*spec["topics"], value_serializer="raw", key_serializer="raw")
+    if spec.get("raw_schema"):
+        from processors.faust_lean import RawSchema
+
+        topic = app.topic(*spec["topics"], schema=RawSchema())
+    else:
+        topic = app.topic(*spec["topics"], value_serializer="raw", key_serializer="raw")
     meter = Meter(spec["expected"])
 
     def done() -> None:
