@@ -48,7 +48,7 @@ class _ExporterSelf:
     def collect(self):  # type: ignore[no-untyped-def]
         yield GaugeMetricFamily("cx_exporter_redis_up", "1 if the last Redis read succeeded", value=1 if self.up else 0)
         yield GaugeMetricFamily(
-            "cx_exporter_snapshot_duration_seconds", "Time to read and compute the last snapshot", value=self.duration
+            "cx_exporter_snapshot_duration_seconds", "Time the last snapshot took to read from Redis, compute and render for /metrics", value=self.duration
         )
 
 
