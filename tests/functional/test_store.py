@@ -61,6 +61,11 @@ async def test_replay_duplicate_and_conflict_are_told_apart(store: WindowStore, 
     assert health["cx.calls|replayed"] == 1
     assert health["cx.calls|duplicate"] == 1
     assert health["cx.calls|rejected|conflict"] == 1
+    # the script builds marker keys from a prefix and the source: the same keys Python checks
+    assert await store.already_dead_lettered([src(7), src(8), src(0), src(99)]) == {src(7), src(8)}
+    indexed = Source("cx.calls", 0, 11, index=3)  # an event inside an envelope
+    assert await store.apply(NOW, [(fold(settings, "calls", queued), indexed)]) == [STATUS_DUPLICATE]
+    assert await store.already_dead_lettered([indexed, Source("cx.calls", 0, 11, index=4)]) == {indexed}
 
 
 async def test_batch_counts_go_to_every_bucket_with_expiry(store: WindowStore, settings: Settings) -> None:
