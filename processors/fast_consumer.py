@@ -37,6 +37,10 @@ by a stop and by a crash; only the price of the non-blocking path changes.
 0.15.x and leaves the stock consumer in place then (a warning says why): a
 different drain loop must be re-read before it is replaced. The change is small
 enough to go upstream as is.
+
+The same transport also brings :class:`FastProducer`, whose buffer answers the
+conductor's per-message "is the producer buffer over its limit?" without reading a
+setting each time (:class:`LeanProducerBuffer`).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from typing import Any, AsyncIterator, Awaitable, Coroutine, Generator, cast
 
 import faust
 from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.producer import ProducerBuffer
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import AppT
 from mode import Service
@@ -263,10 +268,39 @@ class FastConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
         return consumer
 
 
+class LeanProducerBuffer(ProducerBuffer):
+    """The producer buffer, its per-message "wait until it ebbs" made cheap.
+
+    The conductor awaits ``wait_until_ebb()`` before delivering *every* message, and
+    Faust's computes ``size`` through ``app.conf.producer_threaded`` (a settings
+    descriptor) each time: ~10 % of a no-op agent's time in the benchmark. This one
+    checks the pending queue's length first and goes to Faust's (unchanged) flush
+    only when it is over the limit. Used for the unthreaded producer only, where
+    ``size`` is exactly that queue's length.
+    """
+
+    async def wait_until_ebb(self) -> None:
+        if self.pending.qsize() > self.max_messages:
+            await super().wait_until_ebb()
+
+
+class FastProducer(aiokafka_driver.Producer):
+    """The aiokafka driver's producer with :class:`LeanProducerBuffer`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.app.conf.producer_threaded:
+            buffer = LeanProducerBuffer(loop=self.loop, beacon=self.beacon)
+            buffer.app = self.app
+            self.buffer = buffer
+
+
 class FastTransport(aiokafka_driver.Transport):
-    """The aiokafka transport (``kafka://``) using :class:`FastDrainConsumer`."""
+    """The aiokafka transport (``kafka://``) using :class:`FastDrainConsumer` and
+    :class:`FastProducer`."""
 
     Consumer = FastDrainConsumer
+    Producer = FastProducer
 
     def __init__(self, *args: Any, fetch_max_wait_ms: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -24,7 +24,15 @@ import redis
 from cxpulse.embedded import Service
 from cxpulse.procs import ManagedProcess, ProcessSet
 from processors import fast_consumer
-from processors.fast_consumer import FastDrainConsumer, FastTransport, install, is_supported, run_eagerly
+from processors.fast_consumer import (
+    FastDrainConsumer,
+    FastProducer,
+    FastTransport,
+    LeanProducerBuffer,
+    install,
+    is_supported,
+    run_eagerly,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -119,6 +127,30 @@ def test_install_swaps_the_transport_before_the_consumer_exists() -> None:
     assert install(app, fetch_max_wait_ms=120) is True
     assert isinstance(app.transport, FastTransport) and app.transport.fetch_max_wait_ms == 120
     assert app.transport.Consumer is FastDrainConsumer
+    assert isinstance(app.producer, FastProducer) and isinstance(app.producer.buffer, LeanProducerBuffer)
+    assert app.producer.buffer.app is app
+
+
+async def test_the_lean_buffer_flushes_only_over_its_limit() -> None:
+    flushed: list[int | None] = []
+
+    class Recording(LeanProducerBuffer):
+        async def flush_atmost(self, max_messages: int | None) -> int:
+            flushed.append(max_messages)
+            while self.pending.qsize() > (max_messages or 0):
+                self.pending.get_nowait()
+            return 0
+
+    app = faust.App(f"t{uuid.uuid4().hex[:6]}", broker="kafka://127.0.0.1:1")
+    buffer = Recording()
+    buffer.app = app
+    for _ in range(buffer.max_messages):
+        buffer.pending.put_nowait(object())
+    await buffer.wait_until_ebb()
+    assert flushed == []  # at the limit: nothing to wait for
+    buffer.pending.put_nowait(object())
+    await buffer.wait_until_ebb()
+    assert flushed == [buffer.max_messages]  # over it: Faust's own flush, as before
 
 
 def test_install_leaves_faust_alone_when_disabled_or_on_another_version(
