@@ -184,28 +184,26 @@ class BatchProcessor:
         updates: list[tuple[Update, Source]] = []
         valid: list[BaseModel] = []
         rejected: list[tuple[RawMessage, Rejection]] = []
-        by_source: dict[Source, RawMessage] = {}
-        inner: dict[Source, Any] = {}  # an envelope's events, as parsed, for their dead-letter records
+        by_source: dict[Source, tuple[RawMessage, Any]] = {}
 
-        def with_bytes(msg: RawMessage) -> RawMessage:
-            return msg if msg.value is not None else replace(msg, value=_encode_loose(inner[msg.source]))
+        def with_bytes(msg: RawMessage, unpacked: Any) -> RawMessage:
+            """An envelope's event gets its own bytes back, for its dead-letter record."""
+            return msg if msg.value is not None else replace(msg, value=_encode_loose(unpacked))
 
         for msg, unpacked in events:
             checked = self._check(msg, stream, now_dt, unpacked)
-            by_source[msg.source] = msg
-            if msg.source.index is not None:
-                inner[msg.source] = unpacked
+            by_source[msg.source] = (msg, unpacked)
             if isinstance(checked, Rejection):
-                rejected.append((with_bytes(msg), checked))
+                rejected.append((with_bytes(msg, unpacked), checked))
                 continue
             try:
                 updates.append((fold(self.settings, stream, checked), msg.source))
                 valid.append(checked)
             except ValueError as exc:  # valid JSON, but not foldable under these settings
-                rejected.append((with_bytes(msg), Rejection("invalid", str(exc))))
+                rejected.append((with_bytes(msg, unpacked), Rejection("invalid", str(exc))))
             except Exception as exc:
                 log.exception("unexpected error folding %s", msg.source)
-                rejected.append((with_bytes(msg), Rejection("internal_error", f"{type(exc).__name__}: {exc}")))
+                rejected.append((with_bytes(msg, unpacked), Rejection("internal_error", f"{type(exc).__name__}: {exc}")))
 
         published = await self._retry(lambda: self.store.already_dead_lettered([m.source for m, _ in rejected]))
         await self._dead_letter(stream, [(m, r) for m, r in rejected if m.source not in published], now)
@@ -225,13 +223,13 @@ class BatchProcessor:
                 result.replayed += 1
             elif status == STATUS_CONFLICT:
                 error = f"event_id {update.event_id!r} was already used for an event with different content"
-                conflicts.append((with_bytes(by_source[source]), Rejection("conflict", error)))
+                conflicts.append((with_bytes(*by_source[source]), Rejection("conflict", error)))
             elif status == STATUS_OUT_OF_ORDER:
                 error = (
                     "impossible call lifecycle in event time: answered/abandoned before queued, "
                     "or completed before (or without) an answer"
                 )
-                conflicts.append((with_bytes(by_source[source]), Rejection("out_of_order", error)))
+                conflicts.append((with_bytes(*by_source[source]), Rejection("out_of_order", error)))
         await self._dead_letter(stream, conflicts, now)
         for _, rej in rejected + conflicts:
             result.rejected[rej.reason] = result.rejected.get(rej.reason, 0) + 1
