@@ -106,8 +106,7 @@ class Publisher:
         self.settings = settings
         self.max_pending = max_pending
         self.delivered = 0
-        self._pending: list[asyncio.Future[Any]] = []
-        self._pending_events: list[int] = []  # events per pending future (an envelope has many)
+        self._pending: list[tuple[asyncio.Future[Any], int]] = []  # (delivery, events in it: an envelope has many)
         self._started = False
         self.envelope = envelope
         self.envelope_max_events = envelope_max_events
@@ -191,8 +190,7 @@ class Publisher:
         if self.envelope:
             await self._add_to_envelope(topic, key, value)
             return
-        self._pending.append(await self._producer.send(topic, value=value, key=key))
-        self._pending_events.append(1)
+        self._pending.append((await self._producer.send(topic, value=value, key=key), 1))
         if len(self._pending) >= self.max_pending:
             await self.flush()  # bounds memory on a long file
 
@@ -230,8 +228,8 @@ class Publisher:
             if not batch or not batch.values:
                 return
             topic, partition = where
-            self._pending.append(await self._producer.send(topic, value=wrap(batch.values), partition=partition))
-            self._pending_events.append(len(batch.values))
+            delivery = await self._producer.send(topic, value=wrap(batch.values), partition=partition)
+            self._pending.append((delivery, len(batch.values)))
 
     async def _linger(self) -> None:
         """Ship envelopes whose oldest event has waited ``envelope_linger`` seconds."""
@@ -285,10 +283,10 @@ class Publisher:
         for where in list(self._batches):
             await self._ship(where)
         pending, self._pending = self._pending, []
-        counts, self._pending_events = self._pending_events, []
         if not pending:
             return
-        results = await asyncio.gather(*pending, return_exceptions=True)
+        counts = [n for _, n in pending]
+        results = await asyncio.gather(*(delivery for delivery, _ in pending), return_exceptions=True)
         lost = sum(n for r, n in zip(results, counts) if isinstance(r, BaseException))
         failures = [r for r in results if isinstance(r, BaseException)]
         self.delivered += sum(counts) - lost
