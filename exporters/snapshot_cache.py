@@ -114,9 +114,7 @@ class SnapshotCache:
             await asyncio.sleep(max(pause, 0.0))
             try:
                 await self._rebuild(if_older_than=self.period * 0.9)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis away: requests will build and report it themselves
+            except Exception as exc:  # (cancellation is not an Exception: it ends the loop)  # Redis away: requests will build and report it themselves
                 log.warning("snapshot refresh failed: %s", exc)
                 await asyncio.sleep(self.period)
 
