@@ -214,12 +214,8 @@ class Run:
         stack_steps = [s for s in ("freshness", "api", "soak") if s in steps]
         if stack_steps:
             self.progress(f"{', '.join(stack_steps)}: one worker and one exporter on fresh topics")
-            try:
-                stack = cxpulse_runs.Stack(ctx, partitions, list(wl.events))
-            except Exception as exc:
-                for name in stack_steps:
-                    self.result[{"api": "api_latency"}.get(name, name)] = {"status": "failed", "reason": str(exc)[:300]}
-                self.result["errors"].append(f"stack: {exc}")
+            stack = self.start_stack([{"api": "api_latency"}.get(name, name) for name in stack_steps])
+            if stack is None:
                 return
             try:
                 if "freshness" in steps:
@@ -239,11 +235,8 @@ class Run:
                 stack.stop()
         if "freshness" in steps and caps["envelopes"]:
             self.progress("freshness with envelopes: a second worker and exporter on fresh topics (no dedupe hits)")
-            try:
-                stack = cxpulse_runs.Stack(ctx, partitions, list(wl.events))
-            except Exception as exc:
-                self.result["freshness_envelope"] = {"status": "failed", "reason": str(exc)[:300]}
-                self.result["errors"].append(f"stack: {exc}")
+            stack = self.start_stack(["freshness_envelope"])
+            if stack is None:
                 return
             try:
                 envelope = {"size": self.args.envelope_size, "linger": 0.05, "partitions": partitions}
@@ -251,6 +244,17 @@ class Run:
                     stack, wl, rate=self.fresh_rate, seconds=self.fresh_seconds, envelope=envelope))
             finally:
                 stack.stop()
+
+    def start_stack(self, sections: Sequence[str]) -> cxpulse_runs.Stack | None:
+        """A worker and an exporter on fresh topics; None (each section marked failed) if they would not start."""
+        assert self.workload is not None
+        try:
+            return cxpulse_runs.Stack(self.ctx, self.args.partitions, list(self.workload.events))
+        except Exception as exc:
+            for name in sections:
+                self.result[name] = {"status": "failed", "reason": str(exc)[:300]}
+            self.result["errors"].append(f"stack: {exc}")
+            return None
 
     def section(self, name: str, fn: Callable[[], dict[str, Any]]) -> None:
         self.progress(f"{name}…")
