@@ -13,8 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import socket
+import tempfile
 import time
+import weakref
 from typing import Any, Sequence
 
 import faust
@@ -162,7 +165,15 @@ def create_app(
         Monitor=LeanMonitor,
     )
     options.update(faust_options)
+    own_datadir = "datadir" not in options
+    if own_datadir:
+        # Faust creates "<app id>-data/v1/tables" in the working directory by default;
+        # our state is in Redis and the store is in memory, so those directories would
+        # only litter wherever the worker was started. A private temporary one instead.
+        options["datadir"] = tempfile.mkdtemp(prefix=f"cxpulse-{settings.app_id}-")
     app = faust.App(settings.app_id, **options)
+    if own_datadir:
+        weakref.finalize(app, shutil.rmtree, options["datadir"], True)
     # Faust's drain loop races every message against a rebalance with four tasks;
     # this consumer does so only for a message that has to wait, and lets the fetch
     # wait be set (Faust hard-codes 1.5 s; Tansu holds fetches that long; docs/performance.md).
