@@ -188,6 +188,11 @@ class Settings(BaseSettings):
     fast_consumer: bool = Field(
         True, description="Faust consumer without the per-message race (processors/fast_consumer.py); off = Faust's own"
     )
+    message_batches: bool = Field(
+        True,
+        description="With fast_consumer: each partition's fetched messages reach the agent as one batch "
+        "(processors/message_batch.py), so Faust's per-message delivery runs once per batch",
+    )
     stream_buffer_maxsize: int = Field(
         16384, ge=64, description="Messages buffered per agent; an envelope counts as one message"
     )

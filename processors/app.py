@@ -27,6 +27,7 @@ from processors import keys
 from processors.batch import BatchProcessor, DeadLetterSink, RawMessage
 from processors.fast_consumer import install as install_fast_consumer
 from processors.faust_lean import LeanMonitor, RawSchema
+from processors.message_batch import is_batch
 from processors.store import Source, WindowStore, connect
 
 log = logging.getLogger(__name__)
@@ -177,14 +178,23 @@ def create_app(
     # Faust's drain loop races every message against a rebalance with four tasks;
     # this consumer does so only for a message that has to wait, and lets the fetch
     # wait be set (Faust hard-codes 1.5 s; Tansu holds fetches that long; docs/performance.md).
-    install_fast_consumer(app, enabled=settings.fast_consumer, fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms)
+    sources = settings.topics.sources()
+    batched = install_fast_consumer(
+        app,
+        enabled=settings.fast_consumer,
+        fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+        # and Faust's per-message delivery runs once per fetched run of a partition
+        batch_topics=frozenset(sources.values()) if settings.message_batches else frozenset(),
+        batch_max_messages=settings.batch_max_events,
+    ) and settings.message_batches
     pipeline = Pipeline(app, settings, dead_letters, followups)
     app.cxpulse = pipeline  # type: ignore[attr-defined]
 
-    for stream_name, topic_name in settings.topics.sources().items():
+    for stream_name, topic_name in sources.items():
         # bytes in, as they arrived: the worker validates and dead-letters events itself
         topic = app.topic(topic_name, schema=RawSchema(), partitions=settings.topics.partitions)
-        app.agent(topic, name=f"cxpulse.{stream_name}")(_make_agent(pipeline, stream_name))
+        make = _make_batch_agent if batched else _make_agent
+        app.agent(topic, name=f"cxpulse.{stream_name}")(make(pipeline, stream_name))
 
     # A timer's first tick comes one interval after start; the worker may have folded
     # events by then, and a snapshot showing them with "workers alive 0" is wrong.
@@ -194,19 +204,46 @@ def create_app(
     return app
 
 
+def _raw(message: Any) -> RawMessage:
+    return RawMessage(
+        value=message.value, source=Source(message.topic, message.partition, message.offset), key=message.key
+    )
+
+
+def _make_batch_agent(pipeline: Pipeline, stream_name: str) -> Any:
+    """The agent for a topic the consumer delivers as :class:`MessageBatch` runs.
+
+    A run is already a batch: it is processed as it comes, without the buffering
+    window of :func:`_make_agent`. Its messages are acked once stored (the stream acks
+    the run itself); a value that is not a run (``agent.test_context()``) is one message.
+    """
+    app = pipeline.app
+
+    async def agent(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            carrier = event.message
+            messages = carrier.messages if is_batch(carrier) else (carrier,)
+            try:
+                await pipeline.processor.process(stream_name, [_raw(m) for m in messages])
+            except BaseException:
+                carrier.acked = True  # never recorded as done: the gap stops commits, see _make_agent
+                raise
+            if is_batch(carrier):
+                ack = app.consumer.ack
+                for message in messages:
+                    ack(message)
+
+    agent.__name__ = f"{stream_name}_agent"
+    agent.__qualname__ = agent.__name__
+    return agent
+
+
 def _make_agent(pipeline: Pipeline, stream_name: str) -> Any:
     settings = pipeline.settings
 
     async def agent(stream: faust.StreamT) -> None:
         async for events in stream.take_events(settings.batch_max_events, within=settings.batch_within_seconds):
-            messages = [
-                RawMessage(
-                    value=e.message.value,
-                    source=Source(e.message.topic, e.message.partition, e.message.offset),
-                    key=e.message.key,
-                )
-                for e in events
-            ]
+            messages = [_raw(e.message) for e in events]
             try:
                 await pipeline.processor.process(stream_name, messages)
             except BaseException:

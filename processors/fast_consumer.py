@@ -56,6 +56,8 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import AppT
 from mode import Service
 
+from processors.message_batch import MessageBatch, is_batch
+
 log = logging.getLogger(__name__)
 
 SUPPORTED_FAUST = (0, 15)
@@ -192,29 +194,18 @@ class FastDrainConsumer(aiokafka_driver.Consumer):
 
                         offset = message.offset
                         r_offset = get_read_offset(tp)
-                        if r_offset is None or offset >= r_offset:
+                        if is_batch(message):  # ADDED: a run of messages (processors.message_batch)
+                            if r_offset is not None and message.first_offset < r_offset:
+                                self.log.dev("DROPPED BATCH ROFF %r: %r..%r", r_offset, message.first_offset, offset)
+                                continue
+                            await self._add_batch_gaps(tp, r_offset, message)
+                        elif r_offset is None or offset >= r_offset:
                             gap = offset - (r_offset or 0)
                             # We have a gap in income messages
                             if gap > 1 and r_offset:
                                 acks_enabled = acks_enabled_for(message.topic)
                                 if acks_enabled:
                                     await self._add_gap(tp, r_offset + 1, offset)
-                            if commit_every is not None:
-                                if self._n_acked >= commit_every:
-                                    self._n_acked = 0
-                                    await self.commit()
-                            # CHANGED: upstream awaits
-                            #   self.wait_first(callback(message), self.suspend_flow.wait())
-                            # for every message. Run the callback up to its first
-                            # suspension instead; only a callback that has to wait is
-                            # raced against suspend_flow (and stop/crash) as before.
-                            done, rest = eager(callback(message))
-                            if done:
-                                fast += 1
-                            else:
-                                slow += 1
-                                await wait_first(cast(Awaitable, rest), suspend_flow.wait())
-                            set_read_offset(tp, offset)
                         else:
                             self.log.dev(
                                 "DROPPED MESSAGE ROFF %r: k=%r v=%r",
@@ -222,6 +213,23 @@ class FastDrainConsumer(aiokafka_driver.Consumer):
                                 message.key,
                                 message.value,
                             )
+                            continue
+                        if commit_every is not None:
+                            if self._n_acked >= commit_every:
+                                self._n_acked = 0
+                                await self.commit()
+                        # CHANGED: upstream awaits
+                        #   self.wait_first(callback(message), self.suspend_flow.wait())
+                        # for every message. Run the callback up to its first
+                        # suspension instead; only a callback that has to wait is
+                        # raced against suspend_flow (and stop/crash) as before.
+                        done, rest = eager(callback(message))
+                        if done:
+                            fast += 1
+                        else:
+                            slow += 1
+                            await wait_first(cast(Awaitable, rest), suspend_flow.wait())
+                        set_read_offset(tp, offset)
                     unset_flag(flag_consumer_fetching)
                     self.fast_path_messages, self.slow_path_messages = fast, slow
 
@@ -243,6 +251,66 @@ class FastDrainConsumer(aiokafka_driver.Consumer):
         finally:
             self.fast_path_messages, self.slow_path_messages = fast, slow
             unset_flag(flag_consumer_fetching)
+
+    @property
+    def batch_topics(self) -> frozenset[str]:
+        """Topics delivered as :class:`MessageBatch` runs (``FastTransport.batch_topics``)."""
+        return getattr(self.transport, "batch_topics", frozenset())
+
+    async def _add_batch_gaps(self, tp: Any, r_offset: int | None, batch: MessageBatch) -> None:
+        """Offsets nobody will ack: before the run (as upstream does for a message) and inside it."""
+        if not self.app.topics.acks_enabled_for(batch.topic):
+            return
+        if r_offset and batch.first_offset - r_offset > 1:  # upstream skips this for r_offset 0 too
+            await self._add_gap(tp, r_offset + 1, batch.first_offset - 1)
+        for start, end in batch.holes():
+            await self._add_gap(tp, start, end)
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
+        """Faust's ``getmany``, except that a batch topic's records of one partition come
+        as :class:`MessageBatch` runs of at most ``batch_max_messages``.
+
+        The rest is upstream's: plain topics are interleaved round-robin record by
+        record, a changed generation or stopped flow ends the fetch, and records of a
+        partition that is no longer active are skipped.
+        """
+        batch_topics = self.batch_topics
+        if not batch_topics:
+            async for item in super().getmany(timeout):
+                yield item
+            return
+        records, active_partitions = await self._wait_next_records(timeout)
+        generation_id = self.app.consumer_generation_id
+        if records is None or self.should_stop:
+            return
+        if not self.flow_active:
+            self.log.dev("getmany called while flow not active. Seek back to committed offsets.")
+            try:
+                await self.perform_seek()
+            except Exception as ex:
+                self.log.warning(f"exception performing seek when flow not active {ex}")
+            return
+        to_message = self._to_message
+        size = max(1, int(getattr(self.transport, "batch_max_messages", 1000)))
+        plain = {}
+        for tp, tp_records in records.items():
+            if tp.topic not in batch_topics:
+                plain[tp] = tp_records
+                continue
+            if not self.flow_active or self.app.consumer_generation_id != generation_id:
+                return
+            if not (active_partitions is None or tp in active_partitions or tp in self._buffered_partitions):
+                continue
+            self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+            messages = [to_message(tp, record) for record in tp_records]
+            for start in range(0, len(messages), size):
+                yield tp, MessageBatch.of(tp, messages[start : start + size], generation_id)
+        for tp, record in self.scheduler.iterate(plain) if plain else ():
+            if not self.flow_active or self.app.consumer_generation_id != generation_id:
+                return
+            if active_partitions is None or tp in active_partitions or tp in self._buffered_partitions:
+                self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                yield tp, to_message(tp, record)
 
 
 class FastConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
@@ -302,19 +370,37 @@ class FastTransport(aiokafka_driver.Transport):
     Consumer = FastDrainConsumer
     Producer = FastProducer
 
-    def __init__(self, *args: Any, fetch_max_wait_ms: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        fetch_max_wait_ms: int | None = None,
+        batch_topics: frozenset[str] = frozenset(),
+        batch_max_messages: int = 1000,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.fetch_max_wait_ms = fetch_max_wait_ms
+        self.batch_topics = batch_topics
+        self.batch_max_messages = batch_max_messages
 
 
-def install(app: AppT, *, enabled: bool = True, fetch_max_wait_ms: int | None = None) -> bool:
+def install(
+    app: AppT,
+    *,
+    enabled: bool = True,
+    fetch_max_wait_ms: int | None = None,
+    batch_topics: frozenset[str] = frozenset(),
+    batch_max_messages: int = 1000,
+) -> bool:
     """Make ``app`` consume through :class:`FastDrainConsumer`; True if it now does.
 
     Call it right after creating the app, before its consumer exists. Leaves the
     stock consumer (and returns False) when disabled, on a faust-streaming other
     than 0.15.x, for a transport other than aiokafka's, or when the consumer was
     already created. ``fetch_max_wait_ms`` replaces the 1500 ms fetch wait Faust
-    hard-codes (None keeps it); see :class:`FastConsumerThread`.
+    hard-codes (None keeps it); see :class:`FastConsumerThread`. Messages of
+    ``batch_topics`` reach their agents as :class:`MessageBatch` runs of at most
+    ``batch_max_messages`` (``processors.message_batch``); only when this returns True.
     """
     if not enabled:
         return False
@@ -337,5 +423,8 @@ def install(app: AppT, *, enabled: bool = True, fetch_max_wait_ms: int | None = 
     if current is not None and current.__class__ not in (aiokafka_driver.Transport, FastTransport):
         log.warning("fast consumer not installed: %r uses a custom transport", app)
         return False
-    app.transport = FastTransport(urls, app, fetch_max_wait_ms=fetch_max_wait_ms)
+    app.transport = FastTransport(
+        urls, app, fetch_max_wait_ms=fetch_max_wait_ms,
+        batch_topics=frozenset(batch_topics), batch_max_messages=batch_max_messages,
+    )
     return True
