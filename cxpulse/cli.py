@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument("--duration", type=float, help="Stop after N seconds (default: until Ctrl-C)")
     top.add_argument("--stale-after", type=float, default=30.0,
                      help="Say DATA STALE when the newest event is older than this (default 30 s)")
+    from cxpulse.top import add_access_arguments
+
+    add_access_arguments(top)  # basic auth and TLS of a secured exporter
 
     schema = sub.add_parser("schema", help="Write the JSON Schema of every event")
     schema.add_argument("--out", default="schemas", help="Output directory (default ./schemas)")
@@ -123,9 +126,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
 
     if args.command == "top":
-        from cxpulse.top import run_top
+        from cxpulse.top import access_from_args, check_url, run_top
 
-        return run_top(args.url, args.window, args.interval, args.duration, stale_after=args.stale_after)
+        try:
+            access = access_from_args(args)
+            check_url(args.url)
+        except (OSError, ValueError) as exc:  # unreadable password file, password given twice, credentials in the URL
+            print(f"cxpulse top: {exc}", file=sys.stderr)
+            return 2
+        return run_top(args.url, args.window, args.interval, args.duration, stale_after=args.stale_after, access=access)
 
     if args.command == "rules":
         from cxpulse.rules import main_rules

@@ -7,15 +7,27 @@ one line each for surveys, tickets and carts when the exporter serves them. Stat
 come from the exporter's own ``thresholds`` through ``cxpulse.settings.Threshold``,
 so the terminal, the wall and the alert rules agree. An unreachable exporter is a
 red line on top of the last figures, and the loop keeps retrying.
+
+A secured exporter (``exporter_basic_auth_*``, ``exporter_tls_*``) is read with an
+``Access``: the user and CA file may be options, but the password comes only from
+the environment or a file (``CXPULSE_TOP_PASSWORD`` / ``--password-file``), like
+every secret of the project, so it never shows in ``ps``, in logs or on screen.
 """
 
 from __future__ import annotations
 
+import argparse
+import base64
+import functools
 import json
+import os
+import ssl
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -268,13 +280,104 @@ def render(
     )
 
 
+# ------------------------------------------------------------------------ access
+
+ENV_USER = "CXPULSE_TOP_USER"
+ENV_PASSWORD = "CXPULSE_TOP_PASSWORD"
+ENV_PASSWORD_FILE = "CXPULSE_TOP_PASSWORD_FILE"
+ENV_CA_FILE = "CXPULSE_TOP_CA_FILE"
+
+
+@dataclass(frozen=True)
+class Access:
+    """Credentials and TLS trust for a secured exporter; the password never prints (``repr``)."""
+
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
+    insecure: bool = False  # TLS without verifying the certificate: for a lab, and said on screen
+
+    def headers(self) -> dict[str, str]:
+        if self.user is None or self.password is None:
+            return {}
+        token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """None for the default trust store; a context for a private CA or ``insecure``."""
+        return _tls_context(self.ca_file, self.insecure)
+
+
+@functools.lru_cache(maxsize=8)
+def _tls_context(ca_file: str | None, insecure: bool) -> ssl.SSLContext | None:
+    """Built once per (CA file, insecure): ``top`` fetches every second."""
+    if insecure:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    if ca_file:
+        return ssl.create_default_context(cafile=ca_file)
+    return None
+
+
+def access_from(
+    user: str | None = None,
+    password_file: str | None = None,
+    ca_file: str | None = None,
+    insecure: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> Access:
+    """Options first, then ``CXPULSE_TOP_*``; the password only from the environment or a file.
+
+    Raises ``ValueError`` for a password without a user (or the reverse), or for a
+    password given both ways, as ``cxpulse.settings`` does for ``*_FILE`` secrets.
+    """
+    env = os.environ if env is None else env
+    user = user or env.get(ENV_USER) or None
+    password_file = password_file or env.get(ENV_PASSWORD_FILE) or None
+    password = env.get(ENV_PASSWORD) or None
+    if password_file:
+        if password:
+            raise ValueError(f"set {ENV_PASSWORD} or a password file, not both")
+        with open(password_file, encoding="utf-8") as handle:
+            password = handle.read().strip()
+    if (user is None) != (password is None):
+        raise ValueError(f"basic auth needs a user (--user or {ENV_USER}) and a password "
+                         f"({ENV_PASSWORD}, {ENV_PASSWORD_FILE} or --password-file)")
+    return Access(user, password, ca_file or env.get(ENV_CA_FILE) or None, insecure)
+
+
+def check_url(url: str) -> str:
+    """Refuse ``http://user:pass@host``: a password on the command line shows in ``ps``."""
+    if urllib.parse.urlsplit(url).username is not None:
+        raise ValueError(f"put no credentials in the URL: use --user and {ENV_PASSWORD} or --password-file")
+    return url
+
+
+def add_access_arguments(parser: argparse.ArgumentParser) -> None:
+    """``cxpulse top``'s options for a secured exporter (no option takes a password)."""
+    parser.add_argument("--user", help=f"Basic-auth user (also {ENV_USER}); the password comes from "
+                        f"{ENV_PASSWORD} or --password-file, never from the command line")
+    parser.add_argument("--password-file", help=f"File holding the basic-auth password (also {ENV_PASSWORD_FILE})")
+    parser.add_argument("--ca-file", help=f"CA certificate (PEM) to verify an https:// exporter (also {ENV_CA_FILE})")
+    parser.add_argument("--insecure", action="store_true",
+                        help="Do not verify the exporter's TLS certificate (a lab; the screen says so)")
+
+
+def access_from_args(args: argparse.Namespace) -> Access:
+    return access_from(args.user, args.password_file, args.ca_file, args.insecure)
+
+
 # -------------------------------------------------------------------------- loop
 
 
-def fetch(url: str, timeout: float) -> dict[str, Any]:
+def fetch(url: str, timeout: float, access: Access | None = None) -> dict[str, Any]:
     """``GET {url}/api/kpis``; raises ``OSError`` (URLError included) or ``ValueError``."""
+    access = access or Access()
+    request = urllib.request.Request(url.rstrip("/") + "/api/kpis", headers=access.headers())
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/api/kpis", timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=access.ssl_context()) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         detail = ""
@@ -293,13 +396,19 @@ def run_top(
     *,
     stale_after: float = DEFAULT_STALE_SECONDS,
     console: Console | None = None,
+    access: Access | None = None,
 ) -> int:
     """Refresh every ``interval`` s until Ctrl-C (or ``duration`` s).
 
-    Returns 0, or 1 when the last attempt could not read the exporter.
+    ``access``: credentials and TLS trust; by default ``access_from()`` (the
+    ``CXPULSE_TOP_*`` environment). Returns 0, or 1 when the last attempt could not
+    read the exporter.
     """
     if window not in WINDOWS:
         raise ValueError(f"unknown window {window!r}; known: {', '.join(WINDOWS)}")
+    check_url(url)
+    access = access_from() if access is None else access
+    shown = url + (" (TLS NOT VERIFIED)" if access.insecure else "")
     interval = max(interval, 0.1)
     if console is None:
         console = table_console()
@@ -308,14 +417,14 @@ def run_top(
     last_ok: float | None = None
     error: str | None = None
     try:
-        with Live(Text(f"connecting to {url}…"), console=console, auto_refresh=False, transient=False) as live:
+        with Live(Text(f"connecting to {shown}…"), console=console, auto_refresh=False, transient=False) as live:
             while True:
                 try:
-                    last = fetch(url, timeout=max(2.0, interval * 2))
+                    last = fetch(url, timeout=max(2.0, interval * 2), access=access)
                     last_ok, error = time.time(), None
                 except (OSError, ValueError) as exc:
                     error = str(getattr(exc, "reason", None) or exc)
-                live.update(_screen(last, error, url, window, interval, stale_after, last_ok), refresh=True)
+                live.update(_screen(last, error, shown, window, interval, stale_after, last_ok), refresh=True)
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 time.sleep(interval if deadline is None else max(min(interval, deadline - time.monotonic()), 0))

@@ -6,7 +6,8 @@
   period written into ``<body data-…>`` (URL parameters still override them);
 * ``/wall/static/…``: the CSS and JavaScript, all from this package;
 * ``/api/trends?window=1h``: per queue and channel, one value per minute bucket of
-  the call counters and KPIs, for the tiles' sparklines.
+  the call counters and KPIs, and per queue the survey answers, NPS and CSAT (surveys
+  are judged per queue on the wall), for the tiles' sparklines.
 
 The trends are the snapshot's own arithmetic on a finer grain: each minute bucket is
 read through ``WindowStore.read`` (one pipeline), summed per segment by
@@ -41,6 +42,8 @@ TREND_WINDOWS: dict[str, int] = {name: count for name, (count, res) in ROLLING_W
 # Per-minute counters and KPIs served; the KPI names are those of /api/kpis.
 TREND_COUNTS = ("offered", "answered", "answered_within_sl", "abandoned", "short_abandoned", "handled")
 TREND_KPIS = ("abandon_rate", "answer_rate", "service_level", "asa_seconds", "aht_seconds", "fcr_agent_flag")
+TREND_SURVEY_COUNTS = ("nps_responses", "csat_responses")
+TREND_SURVEY_KPIS = ("nps", "csat")
 
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -156,34 +159,52 @@ async def api_trends(request: web.Request) -> web.Response:
 
 
 async def build_trends(store: WindowStore, settings: Settings, window: str = "1h", now: float | None = None) -> dict[str, Any]:
-    """Per segment, one value per minute (oldest first) of TREND_COUNTS and TREND_KPIS."""
+    """Per segment, one value per minute (oldest first) of TREND_COUNTS and TREND_KPIS;
+    per queue, the same for TREND_SURVEY_COUNTS and TREND_SURVEY_KPIS."""
     from exporters.views import VIEWS
 
-    view = VIEWS["calls"]
     now = time.time() if now is None else now
     minutes = rolling(now, TREND_WINDOWS[window], "m")
-    readout = await store.read(view.stream, minutes)
+    calls = VIEWS["calls"]
+    readout = await store.read(calls.stream, minutes)
     per_minute = [readout.window([b]) for b in minutes]  # per minute: {segment: summed counters}
-
-    def series(rows: list[dict[str, float]]) -> dict[str, Any]:
-        full = [view.counts(row) for row in rows]
-        kpis = [view.kpis(row, settings) for row in full]
-        return {
-            "counts": {name: [row.get(name, 0.0) for row in full] for name in TREND_COUNTS},
-            "kpis": {name: [k.get(name) for k in kpis] for name in TREND_KPIS},
-        }
-
     segments = [
-        {**dict(zip(view.dims, seg.split("|"))), **series([m.get(seg, {}) for m in per_minute])}
+        {**dict(zip(calls.dims, seg.split("|"))),
+         **_series(calls, [m.get(seg, {}) for m in per_minute], settings, TREND_COUNTS, TREND_KPIS)}
         for seg in readout.segments
     ]
+    surveys = VIEWS["surveys"]
+    survey_readout = await store.read(surveys.stream, minutes)
+    survey_minutes = [survey_readout.window([b]) for b in minutes]
+    queues = sorted({seg.split("|", 1)[0] for seg in survey_readout.segments})
+
+    def queue_rows(queue: str) -> list[dict[str, float]]:
+        return [_sum(v for seg, v in m.items() if seg.split("|", 1)[0] == queue) for m in survey_minutes]
+
     return {
         "window": window,
         "resolution_seconds": 60,
         "now": now,
         "minutes": [b.start for b in minutes],
         "segments": segments,
-        "all": series([_sum(m.values()) for m in per_minute]),
+        "all": _series(calls, [_sum(m.values()) for m in per_minute], settings, TREND_COUNTS, TREND_KPIS),
+        "surveys": {
+            "by_queue": {q: _series(surveys, queue_rows(q), settings, TREND_SURVEY_COUNTS, TREND_SURVEY_KPIS)
+                         for q in queues},
+            "all": _series(surveys, [_sum(m.values()) for m in survey_minutes], settings,
+                           TREND_SURVEY_COUNTS, TREND_SURVEY_KPIS),
+        },
+    }
+
+
+def _series(view: Any, rows: list[dict[str, float]], settings: Settings, counts: tuple[str, ...],
+            kpis: tuple[str, ...]) -> dict[str, Any]:
+    """Minute rows -> {"counts": {name: [...]}, "kpis": {name: [...]}} through the view's own KPI functions."""
+    full = [view.counts(row) for row in rows]
+    figures = [view.kpis(row, settings) for row in full]
+    return {
+        "counts": {name: [row.get(name, 0.0) for row in full] for name in counts},
+        "kpis": {name: [f.get(name) for f in figures] for name in kpis},
     }
 
 

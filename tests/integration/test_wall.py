@@ -8,6 +8,12 @@ no browser download. The test checks what a person sees: each tile's text equals
 ``/api/kpis`` figure formatted, a threshold crossing turns a tile critical (attribute
 and text marker), the wall says DATA STALE when events stop or the API goes away and
 recovers by itself. A screenshot is left in ``tests/artifacts/wall.png``.
+
+Calls are spread over the windows (a few minutes ago, 400 s, 30 min and 2 h ago) so
+that switching the window selector must change figures, and the 2 h old call lands
+in "today" but not in "1h" because the stack runs in a zone where it is afternoon
+(``afternoon_zone``). Tickets and carts are published too, so the header's backlog
+and cart abandonment are compared with ``/api/kpis`` like the tiles.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from cxpulse.procs import ManagedProcess, ProcessSet, free_port, http_ok, wait_u
 from cxpulse.settings import Threshold, load_settings
 from cxpulse.stack import LocalStack
 from cxpulse.top import render as render_top
+from processors.kpis.carts import abandonment_rate
 from tests.conftest import require_binary
 
 pytestmark = pytest.mark.integration
@@ -41,6 +48,8 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 STALE_AFTER = 5  # seconds, passed to the page as ?stale_after=
 SURVEY_MIN_SAMPLE = 3  # the wall exporter's survey_min_sample: 3 answers make a figure meaningful
 WINDOW = "15m"
+CART_WINDOW = {"5m": "15m", "15m": "15m", "1h": "1h", "today": "today"}  # the wall's mapping (wall.js)
+OLDEST_CALL_AGO = 7200  # seconds: the oldest call published, in "today" but not in "1h"
 
 # ------------------------------------------------------------------------- browser
 
@@ -240,13 +249,54 @@ def survey(queue: str, sid: str, kind: str, score: int, ago: float, *, now: date
             "occurred_at": (now - timedelta(seconds=ago)).isoformat()}
 
 
+def ticket(kind: str, tid: str, queue: str, channel: str, ago: float, *, now: datetime,
+           created_ago: float | None = None) -> dict[str, Any]:
+    event = {"event_id": f"{tid}-{kind}", "type": f"ticket.{kind}", "ticket_id": tid, "queue": queue,
+             "channel": channel, "occurred_at": (now - timedelta(seconds=ago)).isoformat()}
+    if created_ago is not None:
+        event["created_at"] = (now - timedelta(seconds=created_ago)).isoformat()
+    return event
+
+
+def cart(kind: str, cid: str, channel: str, ago: float, *, now: datetime, **extra: Any) -> dict[str, Any]:
+    return {"event_id": f"{cid}-{kind}", "type": kind, "cart_id": cid, "channel": channel,
+            "occurred_at": (now - timedelta(seconds=ago)).isoformat(), **extra}
+
+
+def tickets_and_carts(now: datetime) -> list[dict[str, Any]]:
+    """Open tickets: t1, t2 (billing/email), t4 (billing/chat); t3 (sales) is resolved -> backlog 3.
+    Carts: web 1 of 2 abandoned, chat 2 of 2 -> all channels 3/4 = 75 % (warning, on the
+    boundary), chat alone 100 % (critical)."""
+    return [
+        ticket("created", "t1", "billing", "email", 300, now=now),
+        ticket("created", "t2", "billing", "email", 200, now=now),
+        ticket("created", "t3", "sales", "email", 250, now=now),
+        ticket("resolved", "t3", "sales", "email", 100, now=now, created_ago=250),
+        ticket("created", "t4", "billing", "chat", 150, now=now),
+        cart("cart.created", "k1", "web", 300, now=now),
+        cart("cart.abandoned", "k1", "web", 100, now=now),
+        cart("cart.created", "k2", "web", 280, now=now),
+        cart("checkout.completed", "k2", "web", 90, now=now, amount=40.0, currency="EUR"),
+        cart("cart.created", "k3", "chat", 200, now=now),
+        cart("cart.abandoned", "k3", "chat", 60, now=now),
+        cart("cart.created", "k4", "chat", 180, now=now),
+        cart("cart.abandoned", "k4", "chat", 50, now=now),
+    ]
+
+
 def phase_one(now: datetime) -> list[dict[str, Any]]:
     """billing: 4 answered (3 within T=20 s), no abandon -> abandon 0 %, SL 75 % (warning);
     NPS 10, 9, 3 -> +33 on 3 answers (meaningful); CSAT 5, 4, 2 -> 66.7 % (warning).
     sales: 2 answered fast and resolved, 1 still waiting; one NPS answer -> low sample.
     support/chat: 1 answered, 1 short abandon. One answered call each on billing/chat, sales/chat
-    and support/voice (45 s wait, 700 s talk: ASA critical, AHT warning), so the wall has six rows."""
+    and support/voice (45 s wait, 700 s talk), so the wall has six rows.
+    support/voice also has older calls, so its ASA differs per window: 45 s (5m),
+    (45+5)/2 = 25 s (15m), (45+5+10)/3 = 20 s (1h), (45+5+10+60)/4 = 30 s (today)."""
     return [
+        *call("support", "voice", "uv4", OLDEST_CALL_AGO, wait=60, talk=300, resolved=True, now=now),
+        *call("support", "voice", "uv3", 1800, wait=10, talk=200, resolved=True, now=now),
+        *call("support", "voice", "uv2", 400, wait=5, talk=100, resolved=True, now=now),
+        *tickets_and_carts(now),
         survey("billing", "n1", "nps", 10, 100, now=now),
         survey("billing", "n2", "nps", 9, 90, now=now),
         survey("billing", "n3", "nps", 3, 80, now=now),
@@ -354,12 +404,24 @@ CALL_TILES: dict[str, tuple[str, Callable[[Any], str], Callable[[dict[str, Any],
 }
 
 
-def expected_tiles(snap: dict[str, Any], window: str, survey_window: str = "24h") -> dict[str, dict[str, tuple[str, str]]]:
-    """row key -> tile -> (text, state), computed in Python from /api/kpis."""
+def _wanted(values: list[str] | None, value: str) -> bool:
+    return values is None or value in values
+
+
+def expected_tiles(snap: dict[str, Any], window: str, survey_window: str = "24h", *,
+                   queues: list[str] | None = None, channels: list[str] | None = None,
+                   ) -> dict[str, dict[str, tuple[str, str]]]:
+    """row key -> tile -> (text, state), computed in Python from /api/kpis.
+
+    ``longest_wait`` is a live gauge (``now`` minus the oldest queued call), so its
+    entry is the API's value, to be moved by the time between two snapshots (``dom_matches``).
+    """
     th = {name: Threshold(**value) for name, value in snap["thresholds"].items() if isinstance(value, dict)}
     out: dict[str, dict[str, tuple[str, str]]] = {}
     surveys = snap.get("surveys")
     for seg in snap["calls"]["segments"]:
+        if not (_wanted(queues, seg["queue"]) and _wanted(channels, seg["channel"])):
+            continue
         entry = seg["windows"][window]
         tiles: dict[str, tuple[str, str]] = {}
         for tile, (name, fmt, read) in CALL_TILES.items():
@@ -379,51 +441,91 @@ def expected_tiles(snap: dict[str, Any], window: str, survey_window: str = "24h"
     return out
 
 
+def expected_header(snap: dict[str, Any], window: str, *, queues: list[str] | None = None,
+                    channels: list[str] | None = None) -> dict[str, tuple[str, str]]:
+    """Ticket backlog and cart abandonment as the header must show them: (text, state)."""
+    th = {name: Threshold(**value) for name, value in snap["thresholds"].items() if isinstance(value, dict)}
+    tickets, carts, cw = snap["tickets"], snap["carts"], CART_WINDOW[window]
+    if queues is None and channels is None:
+        backlog = tickets["all"]["live"]["open"]
+    else:  # open tickets are a count: the matching segments add up
+        backlog = sum(s["live"]["open"] for s in tickets["segments"]
+                      if _wanted(queues, s["queue"]) and _wanted(channels, s["channel"]))
+    if channels is None:
+        rate = carts["all"]["windows"][cw]["kpis"]["abandonment_rate"]
+    else:  # a ratio: the exporter's own KPI function on the summed counters
+        mine = [s["windows"][cw]["counts"] for s in carts["segments"] if s["channel"] in channels]
+        rate = abandonment_rate(created=sum(c["created"] for c in mine), abandoned=sum(c["abandoned"] for c in mine))
+    return {"backlog": (fmt_count(backlog), th["ticket_backlog"].state(backlog)),
+            "carts": (fmt_pct(rate), th["cart_abandonment_rate"].state(rate))}
+
+
 DOM_TILES = """
 (() => {
   const rows = {};
   for (const row of document.querySelectorAll('section.row')) {
     const tiles = {};
     for (const t of row.querySelectorAll('.tile')) {
+      const spark = t.querySelector('.t-spark'), line = spark.querySelector('path.spark-line');
       tiles[t.dataset.tile] = {text: t.querySelector('.t-value').textContent, state: t.dataset.state,
                                marker: t.querySelector('.t-state').textContent, value: t.dataset.value,
                                note: t.querySelector('.t-note').textContent,
-                               spark: !!t.querySelector('svg path.spark-line')};
+                               spark: !!line, series: spark.dataset.series || null,
+                               points: spark.dataset.points === undefined ? null : Number(spark.dataset.points),
+                               vertices: line ? (line.getAttribute('d').match(/[ML]/g) || []).length : 0,
+                               caption: (spark.querySelector('.spark-caption') || {}).textContent || ''};
     }
     rows[row.dataset.row] = tiles;
   }
+  const snap = window.cxpulseWall.state.snap;
+  const sum = id => ({text: document.querySelector(`#${id} .sum-value`).textContent,
+                      state: document.getElementById(id).dataset.state,
+                      marker: document.querySelector(`#${id} .sum-state`).textContent});
   return {rows, state: document.body.dataset.state, window: window.cxpulseWall.config().window,
+          now: snap ? snap.now : null,
           banner: document.getElementById('stale-banner').hidden ? '' : document.getElementById('stale-banner').textContent,
           status: document.querySelector('#status .status-text').textContent,
-          backlog: document.querySelector('#sum-backlog .sum-value').textContent,
-          carts: document.querySelector('#sum-carts .sum-value').textContent};
+          backlog: sum('sum-backlog'), carts: sum('sum-carts')};
 })()
 """
 
 
-def dom_matches(dom: dict[str, Any], expected: dict[str, dict[str, tuple[str, str]]]) -> list[str]:
+def dom_matches(dom: dict[str, Any], snap: dict[str, Any], window: str, **scope: Any) -> list[str]:
     """Differences between what the page shows and what /api/kpis says (empty when equal)."""
     problems = []
+    expected = expected_tiles(snap, window, **scope)
     if set(dom["rows"]) != set(expected):
         return [f"rows {sorted(dom['rows'])} != {sorted(expected)}"]
+    th = Threshold(**snap["thresholds"]["longest_wait_seconds"])
     for row, tiles in expected.items():
         for tile, (text, state) in tiles.items():
             shown = dom["rows"][row][tile]
-            if tile == "longest_wait":  # grows every second: the page's own value, formatted the same
-                value = float(shown["value"]) if shown["value"] else None
-                text, state = fmt_secs(value), shown["state"]
+            if tile == "longest_wait":
+                # now - oldest queued call: the page's snapshot was built (dom["now"] - snap["now"])
+                # seconds from the API's, so its value is the API's moved by exactly that much
+                (api_value,) = [s["live"]["longest_wait_seconds"] for s in snap["calls"]["segments"]
+                                if f"{s['queue']}|{s['channel']}" == row]
+                value = api_value + (dom["now"] - snap["now"]) if api_value > 0 else 0.0
+                text, state = fmt_secs(value), th.state(value)
+                if not shown["value"] or abs(float(shown["value"]) - value) > 1e-3:
+                    problems.append(f"{row} longest_wait value {shown['value']!r}, expected {value:.3f}")
             if (shown["text"], shown["state"], shown["marker"]) != (text, state, MARKERS[state]):
                 problems.append(f"{row} {tile}: shows {shown['text']!r} {shown['state']} {shown['marker']!r},"
                                 f" expected {text!r} {state}")
+    for name, (text, state) in expected_header(snap, window, **scope).items():
+        shown = dom[name]
+        if (shown["text"], shown["state"], shown["marker"]) != (text, state, MARKERS[state]):
+            problems.append(f"header {name}: shows {shown}, expected {text!r} {state}")
     return problems
 
 
-def wait_dom_equals_api(browser: Browser, api: str, window: str, timeout: float = 10) -> tuple[dict[str, Any], dict[str, Any]]:
+def wait_dom_equals_api(browser: Browser, api: str, window: str, timeout: float = 10,
+                        **scope: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while True:
         dom = browser.js(DOM_TILES)
         snap = get_json(api + "/api/kpis")
-        problems = dom_matches(dom, expected_tiles(snap, window))
+        problems = ["the page has no snapshot yet"] if dom["now"] is None else dom_matches(dom, snap, window, **scope)
         if not problems:
             return dom, snap
         if time.monotonic() > deadline:
@@ -431,12 +533,49 @@ def wait_dom_equals_api(browser: Browser, api: str, window: str, timeout: float 
         time.sleep(0.2)
 
 
+# tile -> the /api/trends series its sparkline must plot; the live gauges plot a related, captioned series
+TREND_SERIES = {
+    "waiting": ("counts", "offered"), "longest_wait": ("counts", "abandoned"),
+    "abandon_rate": ("kpis", "abandon_rate"), "service_level": ("kpis", "service_level"),
+    "asa": ("kpis", "asa_seconds"), "aht": ("kpis", "aht_seconds"), "fcr": ("kpis", "fcr_agent_flag"),
+    "nps": ("kpis", "nps"), "csat": ("kpis", "csat"),
+}
+CAPTIONS = {"waiting": "offered/min", "longest_wait": "abandoned/min"}
+
+
+def spark_problems(dom: dict[str, Any], trends: dict[str, Any]) -> list[str]:
+    """Each tile's sparkline against /api/trends: its series, and one vertex per minute with data."""
+    problems = []
+    calls = {f"{s['queue']}|{s['channel']}": s for s in trends["segments"]}
+    surveys = trends["surveys"]["by_queue"]
+    for row, tiles in dom["rows"].items():
+        queue = row.split("|", 1)[0]
+        for tile, (kind, name) in TREND_SERIES.items():
+            source = surveys.get(queue) if tile in ("nps", "csat") else calls.get(row)
+            series = None if source is None else source[kind][name]
+            want = None if series is None else sum(v is not None for v in series)
+            shown = tiles[tile]
+            got = (shown["series"], shown["points"], shown["vertices"], shown["caption"])
+            if got != (f"{kind}.{name}", want, want or 0, CAPTIONS.get(tile, "")):
+                problems.append(f"{row} {tile}: sparkline (series, points, vertices, caption) {got},"
+                                f" expected {(f'{kind}.{name}', want, want or 0, CAPTIONS.get(tile, ''))}")
+    return problems
+
+
 # --------------------------------------------------------------------------- tests
+
+
+def afternoon_zone(utc: datetime) -> str:
+    """A zone where it is between 03:00 and 20:59 now, so "today" began over 2 h ago
+    and a 2 h old call is in "today" but not in "1h", whatever time the test runs."""
+    return "UTC" if 3 <= utc.hour <= 20 else "Etc/GMT+6"  # UTC-6: 21-23 h -> 15-17 h, 0-2 h -> 18-20 h
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    settings = load_settings(app_id="itest-wall", batch_within_seconds=0.05)
+    settings = load_settings(app_id="itest-wall", batch_within_seconds=0.05,
+                             time_zone=afternoon_zone(datetime.now(timezone.utc)),
+                             allowed_lateness_seconds=OLDEST_CALL_AGO + 600)
     with LocalStack(settings=settings) as local:
         local.start_infra()
         local.start_worker()
@@ -458,6 +597,7 @@ def test_wall_shows_api_figures_turns_critical_goes_stale_and_recovers(stack: Lo
     try:
         browser.navigate(f"{api}/wall?window={WINDOW}&stale_after={STALE_AFTER}")
         dom, snap = wait_dom_equals_api(browser, api, WINDOW)
+        assert snap["windows"]["today"]["start"] < snap["windows"]["1h"]["start"]  # afternoon_zone at work
         assert dom["rows"]["billing|voice"]["abandon_rate"]["state"] == "normal"
         assert dom["rows"]["billing|voice"]["service_level"]["state"] == "warning"
         assert dom["rows"]["billing|voice"]["service_level"]["marker"] == "▲ WARN"
@@ -468,11 +608,12 @@ def test_wall_shows_api_figures_turns_critical_goes_stale_and_recovers(stack: Lo
         low = dom["rows"]["sales|voice"]["nps"]
         assert (low["text"], low["state"], low["marker"], low["note"]) == ("-100", "lowsample", "◌ LOW SAMPLE", "n=1")
         assert dom["rows"]["support|chat"]["nps"]["state"] == "nodata"
-        # surveys, tickets and carts: shown when the exporter serves them, "—" otherwise
-        if "tickets" not in snap:
-            assert dom["backlog"] == "—"
-        if "carts" not in snap:
-            assert dom["carts"] == "—"
+        assert dom["rows"]["support|voice"]["asa"]["text"] == "25s"  # (45 + 5) / 2: the 15m calls only
+        # the longest wait is a live gauge: sales has had a call waiting since about 8 s before phase one
+        assert float(dom["rows"]["sales|voice"]["longest_wait"]["value"]) >= 8
+        # the header: equal to /api/kpis (dom_matches) and to the figures the events imply
+        assert (dom["backlog"]["text"], dom["backlog"]["state"]) == ("3", "normal")
+        assert (dom["carts"]["text"], dom["carts"]["state"], dom["carts"]["marker"]) == ("75.0%", "warning", "▲ WARN")
 
         # the same threshold rule as cxpulse.settings.Threshold.state, boundaries included
         for spec in ({"warning": 0.05, "critical": 0.10}, {"warning": 0.8, "critical": 0.7, "higher_is_worse": False}):
@@ -486,8 +627,16 @@ def test_wall_shows_api_figures_turns_critical_goes_stale_and_recovers(stack: Lo
         (billing_trend,) = [s for s in trends["segments"] if (s["queue"], s["channel"]) == ("billing", "voice")]
         assert len(trends["minutes"]) == 60 and len(billing_trend["counts"]["offered"]) == 60
         assert sum(billing_trend["counts"]["offered"]) == billing["windows"]["1h"]["counts"]["offered"] == 4
-        browser.wait_for("!!document.querySelector('[data-row=\"billing|voice\"] [data-tile=\"abandon_rate\"] path.spark-line')",
-                         5, "abandon-rate sparkline")
+        billing_surveys = trends["surveys"]["by_queue"]["billing"]
+        assert sum(billing_surveys["counts"]["nps_responses"]) == 3 and sum(billing_surveys["counts"]["csat_responses"]) == 3
+        # every tile has its sparkline, one vertex per minute with data
+        deadline = time.monotonic() + 5
+        while problems := spark_problems(dom := browser.js(DOM_TILES), trends := get_json(api + "/api/trends?window=1h")):
+            assert time.monotonic() < deadline, "\n".join(problems)
+            time.sleep(0.2)
+        billing_row = dom["rows"]["billing|voice"]
+        assert all(billing_row[t]["spark"] for t in TREND_SERIES), billing_row  # none of them is empty
+        assert billing_row["waiting"]["points"] == 60 and billing_row["nps"]["points"] >= 1
 
         # a threshold crossing: three abandons push billing's abandon rate over critical
         phase_two_at = time.time()
@@ -507,9 +656,11 @@ def test_wall_shows_api_figures_turns_critical_goes_stale_and_recovers(stack: Lo
         assert shot.stat().st_size > 10_000
 
         # the window selector redraws in place with the other window's figures
-        browser.js("document.querySelector('nav.windows a[data-window=\"1h\"]').click()")
-        assert "window=1h" in browser.js("location.search") and "stale_after=5" in browser.js("location.search")
-        wait_dom_equals_api(browser, api, "1h")
+        for window, asa in (("5m", "45s"), ("today", "30s"), ("1h", "20s")):
+            browser.js(f"document.querySelector('nav.windows a[data-window=\"{window}\"]').click()")
+            assert f"window={window}" in browser.js("location.search") and "stale_after=5" in browser.js("location.search")
+            dom, _ = wait_dom_equals_api(browser, api, window)
+            assert dom["rows"]["support|voice"]["asa"]["text"] == asa, (window, dom["rows"]["support|voice"]["asa"])
 
         # events stop: DATA STALE once the newest event is older than stale_after
         browser.wait_for("document.body.dataset.state === 'stale'", STALE_AFTER + 5, "stale state")
@@ -531,10 +682,12 @@ def test_wall_shows_api_figures_turns_critical_goes_stale_and_recovers(stack: Lo
         publish_and_wait(stack, api, call("sales", "voice", "s5", 0, now=datetime.now(timezone.utc)))
         browser.wait_for("document.body.dataset.state === 'live'", 6, "recovery after the API returns")
 
-        # a team's TV: one queue, one channel
-        browser.navigate(f"{api}/?queue=billing&channel=voice&window=5m&stale_after={STALE_AFTER}")
-        browser.wait_for("document.querySelectorAll('section.row').length === 1 && "
-                         "!!document.querySelector('section.row[data-row=\"billing|voice\"]')", 5, "filtered rows")
+        # a team's TV: one queue, two channels; the header follows the filter too
+        browser.navigate(f"{api}/?queue=billing&channel=voice,chat&window=5m&stale_after=60")
+        dom, _ = wait_dom_equals_api(browser, api, "5m", queues=["billing"], channels=["voice", "chat"])
+        assert sorted(dom["rows"]) == ["billing|chat", "billing|voice"]
+        assert dom["backlog"]["text"] == "1"  # t4 only: t1 and t2 are billing e-mails
+        assert (dom["carts"]["text"], dom["carts"]["state"]) == ("100.0%", "critical")  # chat carts only
         browser.screenshot(ARTIFACTS / "wall-billing.png")
 
         # a laptop: the grid reflows, nothing is cut off horizontally

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
+import base64
 import copy
 import io
 import json
+import ssl
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import pytest
 from rich.console import Console
@@ -15,7 +20,8 @@ from rich.console import Console
 from cxpulse.procs import free_port
 from cxpulse.settings import Settings
 from cxpulse.terminal import TABLE_WIDTH, table_console
-from cxpulse.top import render, run_top
+from cxpulse.top import Access, access_from, access_from_args, add_access_arguments, render, run_top
+from tests.conftest import require_binary
 
 NOW = 1_800_000_000.0
 CALL_FIELDS = ("offered", "answered", "answered_within_sl", "abandoned", "short_abandoned", "handled")
@@ -152,12 +158,23 @@ def test_unknown_window_is_refused() -> None:
 # --------------------------------------------------------------------------- loop
 
 
-@pytest.fixture
-def exporter() -> Iterator[str]:
+USER, PASSWORD = "wall", "top-S3cret-pw"
+
+
+def serve(auth: bool = False, tls: tuple[Path, Path] | None = None) -> tuple[str, Callable[[], None]]:
+    """A stand-in exporter on 127.0.0.1 serving ``snapshot()``: optionally behind basic
+    auth (401 otherwise, like ``exporters.api.basic_auth``) and TLS. Returns (url, stop)."""
     body = json.dumps(snapshot()).encode()
+    expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802
+            if auth and self.headers.get("Authorization") != expected:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="cxpulse"')
+                self.end_headers()
+                self.wfile.write(b"authentication required")
+                return
             self.send_response(200 if self.path == "/api/kpis" else 404)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
@@ -167,14 +184,67 @@ def exporter() -> Iterator[str]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    if tls:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(str(tls[0]), str(tls[1]))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
+
+    def stop() -> None:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+    return f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}", stop
+
+
+@pytest.fixture
+def exporter() -> Iterator[str]:
+    url, stop = serve()
+    try:
+        yield url
+    finally:
+        stop()
+
+
+@pytest.fixture
+def secured() -> Iterator[str]:
+    url, stop = serve(auth=True)
+    try:
+        yield url
+    finally:
+        stop()
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, made like tests/integration/test_security.py's (EC: faster)."""
+    openssl = require_binary("openssl")
+    folder = tmp_path_factory.mktemp("tls")
+    crt, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(crt)],
+        check=True, capture_output=True, timeout=30,
+    )
+    return crt, key
+
+
+@pytest.fixture
+def secured_tls(cert: tuple[Path, Path]) -> Iterator[str]:
+    url, stop = serve(auth=True, tls=cert)
+    try:
+        yield url
+    finally:
+        stop()
+
+
+def top_text(url: str, access: Access | None) -> tuple[int, str]:
+    console = Console(width=220, record=True, color_system=None, force_terminal=False)
+    status = run_top(url, "15m", interval=0.1, duration=0.2, console=console, access=access)
+    return status, console.export_text()
 
 
 def test_run_top_refreshes_from_a_live_exporter(exporter: str) -> None:
@@ -190,3 +260,79 @@ def test_run_top_says_so_and_keeps_retrying_when_the_exporter_is_down() -> None:
     assert run_top(url, "15m", interval=0.1, duration=0.5, console=console) == 1
     text = console.export_text()
     assert f"EXPORTER UNREACHABLE at {url}" in text and "retrying every 0.1s" in text
+
+
+# ------------------------------------------------------------ secured exporters
+
+
+def test_basic_auth_password_from_the_environment(secured: str) -> None:
+    status, text = top_text(secured, access_from(user=USER, env={"CXPULSE_TOP_PASSWORD": PASSWORD}))
+    assert status == 0 and "42.9% ■" in text and "UNREACHABLE" not in text
+    assert PASSWORD not in text
+
+
+def test_basic_auth_user_and_password_file_from_the_environment(secured: str, tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text(PASSWORD + "\n")  # a trailing newline, as secret files usually have
+    access = access_from(env={"CXPULSE_TOP_USER": USER, "CXPULSE_TOP_PASSWORD_FILE": str(secret)})
+    assert top_text(secured, access)[0] == 0
+    assert top_text(secured, access_from(user=USER, password_file=str(secret), env={}))[0] == 0
+
+
+def test_missing_or_wrong_credentials_show_http_401(secured: str) -> None:
+    for access in (Access(), access_from(user=USER, env={"CXPULSE_TOP_PASSWORD": "wrong"})):
+        status, text = top_text(secured, access)
+        assert status == 1 and f"EXPORTER UNREACHABLE at {secured}: HTTP 401" in text
+        assert "billing" not in text
+
+
+def test_the_password_never_travels_on_argv_in_a_url_or_in_a_repr(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no credentials in the URL") as refused:
+        run_top(f"http://{USER}:{PASSWORD}@127.0.0.1:9/", duration=0.1)
+    assert PASSWORD not in str(refused.value)
+    assert PASSWORD not in repr(access_from(user=USER, env={"CXPULSE_TOP_PASSWORD": PASSWORD}))
+    secret = tmp_path / "password"
+    secret.write_text(PASSWORD)
+    with pytest.raises(ValueError, match="not both"):
+        access_from(user=USER, password_file=str(secret), env={"CXPULSE_TOP_PASSWORD": PASSWORD})
+    with pytest.raises(ValueError, match="needs a user"):
+        access_from(env={"CXPULSE_TOP_PASSWORD": PASSWORD})
+    with pytest.raises(ValueError, match="needs a user"):
+        access_from(user=USER, env={})
+
+
+def test_tls_with_a_private_ca_and_basic_auth(secured_tls: str, cert: tuple[Path, Path]) -> None:
+    env = {"CXPULSE_TOP_USER": USER, "CXPULSE_TOP_PASSWORD": PASSWORD}
+    status, text = top_text(secured_tls, access_from(ca_file=str(cert[0]), env=env))
+    assert status == 0 and "42.9% ■" in text and "NOT VERIFIED" not in text
+    # the CA file from the environment works the same
+    assert top_text(secured_tls, access_from(env={**env, "CXPULSE_TOP_CA_FILE": str(cert[0])}))[0] == 0
+
+
+def test_tls_refuses_an_unknown_certificate_unless_told_insecure(secured_tls: str) -> None:
+    env = {"CXPULSE_TOP_USER": USER, "CXPULSE_TOP_PASSWORD": PASSWORD}
+    status, text = top_text(secured_tls, access_from(env=env))
+    assert status == 1 and "CERTIFICATE_VERIFY_FAILED" in text
+    status, text = top_text(secured_tls, access_from(insecure=True, env=env))
+    assert status == 0 and "42.9% ■" in text and "(TLS NOT VERIFIED)" in text
+
+
+def test_the_cli_options_take_no_password(tmp_path: Path) -> None:
+    """What ``cxpulse top`` adds with ``add_access_arguments``: a user, files, never a password."""
+    parser = argparse.ArgumentParser()
+    add_access_arguments(parser)
+    assert not [a for a in parser._actions if "pass" in " ".join(a.option_strings).replace("password-file", "")]
+    secret = tmp_path / "password"
+    secret.write_text(PASSWORD)
+    args = parser.parse_args(["--user", USER, "--password-file", str(secret), "--ca-file", "/ca.pem", "--insecure"])
+    assert access_from_args(args) == Access(USER, PASSWORD, "/ca.pem", True)
+
+
+def test_the_cli_refuses_credentials_in_the_url_or_half_of_them(capsys: pytest.CaptureFixture[str]) -> None:
+    from cxpulse.cli import main
+
+    assert main(["top", "--url", "http://wall:secret@127.0.0.1:1", "--duration", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "no credentials in the URL" in err and "secret" not in err
+    assert main(["top", "--user", "wall", "--url", "http://127.0.0.1:1", "--duration", "0.1"]) == 2
+    assert "needs a user" in capsys.readouterr().err

@@ -106,12 +106,13 @@
   function kpi(name) { return function (c) { return dig(c.entry, ["kpis", name]); }; }
 
   var TILES = [
+    // live gauges have no minute history: their sparkline is a related series, captioned on the tile
     { key: "waiting", label: "Waiting", th: "calls_waiting", fmt: fmtCount,
       value: function (c) { return dig(c.segment, ["live", "waiting"]); },
-      trend: ["counts", "offered"], trendLabel: "offered per minute" },
+      trend: ["counts", "offered"], caption: "offered/min", trendLabel: "calls offered per minute, last hour" },
     { key: "longest_wait", label: "Longest wait", th: "longest_wait_seconds", fmt: fmtSecs,
       value: function (c) { return dig(c.segment, ["live", "longest_wait_seconds"]); },
-      trend: ["counts", "abandoned"], trendLabel: "abandoned per minute" },
+      trend: ["counts", "abandoned"], caption: "abandoned/min", trendLabel: "calls abandoned per minute, last hour" },
     { key: "abandon_rate", label: "Abandon", th: "abandon_rate", fmt: fmtPct, value: kpi("abandon_rate"),
       trend: ["kpis", "abandon_rate"], ratio: true },
     { key: "service_level", label: "Service level", th: "service_level", fmt: fmtPct, value: kpi("service_level"),
@@ -122,8 +123,10 @@
       trend: ["kpis", "aht_seconds"] },
     { key: "fcr", label: "FCR", th: "fcr", fmt: fmtPct, value: kpi("fcr_agent_flag"),
       trend: ["kpis", "fcr_agent_flag"], ratio: true },
-    { key: "nps", label: "NPS", th: "nps", fmt: fmtNps, survey: "nps", count: "nps_responses" },
-    { key: "csat", label: "CSAT", th: "csat", fmt: fmtPct, survey: "csat", count: "csat_responses" }
+    { key: "nps", label: "NPS", th: "nps", fmt: fmtNps, survey: "nps", count: "nps_responses",
+      trend: ["kpis", "nps"], range: [-100, 100] },
+    { key: "csat", label: "CSAT", th: "csat", fmt: fmtPct, survey: "csat", count: "csat_responses",
+      trend: ["kpis", "csat"], ratio: true }
   ];
 
   // value, state and note of one tile for one row context
@@ -175,7 +178,11 @@
       t.appendChild(el("div", "t-value", "—"));
       t.appendChild(el("div", "t-state", MARKERS.nodata));
       var spark = el("div", "t-spark");
-      if (tile.trend) spark.title = tile.trendLabel || (tile.label + " per minute, last hour");
+      if (tile.trend) {
+        spark.title = tile.trendLabel || (tile.label + (tile.survey ? " of the queue (all channels)" : "") +
+          " per minute, last hour");
+        spark.setAttribute("data-series", tile.trend.join("."));
+      }
       t.appendChild(spark);
       tiles.appendChild(t);
     });
@@ -309,16 +316,21 @@
     return window.CSS && CSS.escape ? CSS.escape(s) : s.replace(/["\\]/g, "\\$&");
   }
 
+  function inFilter(list, value) { return !list || list.indexOf(value) >= 0; }
+
+  // The header follows the queue and channel filters. Counts are summed over the
+  // matching segments; a ratio is taken of the summed counters (never averaged), with
+  // the rule of processors.kpis.calls.ratio: null without a denominator, capped at 1.
   function renderSummary(snap, thresholds) {
-    // ticket backlog (open tickets: a count, so a queue filter can sum segments)
+    // ticket backlog: open tickets of the matching queue|channel segments
     var backlog = document.getElementById("sum-backlog");
     var tickets = snap.tickets;
     var open = null, oldest = null;
     if (tickets) {
-      if (config.queues && tickets.segments) {
+      if ((config.queues || config.channels) && tickets.segments) {
         open = 0; oldest = 0;
         tickets.segments.forEach(function (s) {
-          if (config.queues.indexOf(s.queue) < 0) return;
+          if (!inFilter(config.queues, s.queue) || !inFilter(config.channels, s.channel)) return;
           open += dig(s, ["live", "open"]) || 0;
           oldest = Math.max(oldest, dig(s, ["live", "oldest_open_age_seconds"]) || 0);
         });
@@ -330,14 +342,41 @@
     setSummary(backlog, fmtCount(open), thresholdState(thresholds.ticket_backlog, open),
       isNum(oldest) && open ? "oldest " + fmtSecs(oldest) : "");
 
-    // cart abandonment (a ratio: the all-channel figure)
+    // cart abandonment: carts have a channel but no queue, so only the channel filter applies
     var carts = document.getElementById("sum-carts");
     var cw = CART_WINDOW[config.window];
-    var rate = dig(snap, ["carts", "all", "windows", cw, "kpis", "abandonment_rate"]);
-    var openCarts = dig(snap, ["carts", "all", "live", "open"]);
-    var aov = fmtMoney(dig(snap, ["carts", "all", "windows", cw, "kpis", "aov"]));
-    var note = snap.carts ? cw + (isNum(openCarts) ? " · " + round(openCarts) + " open" : "") + (aov ? " · AOV " + aov : "") : "";
-    setSummary(carts, fmtPct(rate), thresholdState(thresholds.cart_abandonment_rate, rate), note);
+    var fig = snap.carts ? cartFigure(snap.carts, cw) : { rate: null, open: null, aov: null };
+    var aov = fmtMoney(fig.aov);
+    var scope = config.channels ? " · " + config.channels.join(", ") : "";
+    var note = snap.carts ? cw + scope + (isNum(fig.open) ? " · " + round(fig.open) + " open" : "") + (aov ? " · AOV " + aov : "") : "";
+    setSummary(carts, fmtPct(fig.rate), thresholdState(thresholds.cart_abandonment_rate, fig.rate), note);
+  }
+
+  function cartFigure(carts, cw) {
+    if (!config.channels || !carts.segments) {
+      return {
+        rate: dig(carts, ["all", "windows", cw, "kpis", "abandonment_rate"]),
+        open: dig(carts, ["all", "live", "open"]),
+        aov: dig(carts, ["all", "windows", cw, "kpis", "aov"])
+      };
+    }
+    var sum = {}, open = 0;
+    carts.segments.forEach(function (s) {
+      if (!inFilter(config.channels, s.channel)) return;
+      open += dig(s, ["live", "open"]) || 0;
+      var counts = dig(s, ["windows", cw, "counts"]) || {};
+      Object.keys(counts).forEach(function (k) { if (isNum(counts[k])) sum[k] = (sum[k] || 0) + counts[k]; });
+    });
+    var aov = {};
+    Object.keys(sum).forEach(function (k) {
+      if (k.indexOf("orders:") === 0) aov[k.slice(7)] = ratioOf(sum["revenue:" + k.slice(7)] || 0, sum[k], false);
+    });
+    return { rate: ratioOf(sum.abandoned || 0, sum.created || 0, true), open: open, aov: aov };
+  }
+
+  function ratioOf(numerator, denominator, capped) {
+    if (!(denominator > 0)) return null;
+    return capped ? Math.min(numerator / denominator, 1) : numerator / denominator;
   }
 
   function setSummary(node, text, st, note) {
@@ -415,6 +454,7 @@
 
   function trendSeries(tile, segment) {
     if (!tile.trend || !state.trends) return null;
+    if (tile.survey) return dig(state.trends, ["surveys", "by_queue", segment.queue].concat(tile.trend)) || null;
     var segs = state.trends.segments || [];
     for (var i = 0; i < segs.length; i++) {
       if (segs[i].queue === segment.queue && segs[i].channel === segment.channel) return dig(segs[i], tile.trend);
@@ -427,17 +467,19 @@
     var sig = values ? values.join(",") : "";
     if (node.getAttribute("data-sig") === sig) return;
     node.setAttribute("data-sig", sig);
-    if (!values || !values.length) { node.innerHTML = ""; return; }
+    if (!values || !values.length) { node.innerHTML = ""; node.removeAttribute("data-points"); return; }
     var W = 120, H = 30, pad = 3;
     var nums = values.filter(isNum);
-    var hi = tile.ratio ? 1 : Math.max.apply(null, nums.concat([0]));
-    if (!(hi > 0)) hi = 1;
+    node.setAttribute("data-points", String(nums.length));  // plotted minutes (a minute without data is a gap)
+    var lo = tile.range ? tile.range[0] : 0;
+    var hi = tile.ratio ? 1 : tile.range ? tile.range[1] : Math.max.apply(null, nums.concat([0]));
+    if (!(hi > lo)) hi = lo + 1;
     var step = values.length > 1 ? W / (values.length - 1) : W;
     var d = "", pen = false;
     values.forEach(function (v, i) {
       if (!isNum(v)) { pen = false; return; }
       var x = (i * step).toFixed(1);
-      var y = (H - pad - (Math.min(v, hi) / hi) * (H - 2 * pad)).toFixed(1);
+      var y = (H - pad - ((Math.min(Math.max(v, lo), hi) - lo) / (hi - lo)) * (H - 2 * pad)).toFixed(1);
       var isolated = !isNum(values[i - 1]) && !isNum(values[i + 1]);
       d += (pen ? "L" : "M") + x + " " + y + (isolated ? "h1.5" : "");
       pen = true;
@@ -446,6 +488,8 @@
     node.innerHTML = '<svg viewBox="0 0 ' + W + " " + H + '" preserveAspectRatio="none" aria-hidden="true">' +
       '<path class="spark-base" d="M0 ' + (H - pad) + "H" + W + '"/>' +
       (d ? '<path class="spark-line" d="' + d + '"/>' : "") + "</svg>";
+    // a related series, not the tile's own figure: said on the tile, not only in a tooltip
+    if (tile.caption) node.appendChild(el("span", "spark-caption", tile.caption));
   }
 
   // ------------------------------------------------------------------------ polling
