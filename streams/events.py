@@ -23,6 +23,8 @@ Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 # A duration longer than a day is a producer bug, not a long call.
 Seconds = Annotated[float, Field(ge=0, le=86400)]
 Money = Annotated[float, Field(ge=0, le=1e9)]
+# A BCP 47 language tag: "fr", "fr-FR", "pt-BR" (NPS is « culturellement sensible », seed 004).
+Locale = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")]
 
 
 class Envelope(BaseModel):
@@ -93,7 +95,11 @@ class TicketEvent(Envelope):
 class TicketCreated(TicketEvent):
     type: Literal["ticket.created"]
     priority: Literal["low", "normal", "high", "urgent"] = "normal"
-    category: Name | None = None
+    category: Name | None = Field(None, description="The one category KPIs count (top categories)")
+    tags: list[Name] | None = Field(
+        None, max_length=32,
+        description="Free help-desk tags (seed 000: « les étiquettes du ticket »); kept, not counted",
+    )
 
 
 class TicketFirstResponse(TicketEvent):
@@ -195,6 +201,8 @@ class SurveyEvent(Envelope):
     touchpoint: Name | None = None
     contact_id: Identifier | None = Field(None, description="The call or ticket the survey is about")
     channel: Name = "voice"
+    question_id: Identifier | None = Field(None, description="Which question (wording variant) was asked")
+    locale: Locale | None = Field(None, description="Language of the survey, a BCP 47 tag such as fr-FR")
 
 
 class SurveySent(SurveyEvent):
@@ -211,6 +219,9 @@ class SurveyResponse(SurveyEvent):
     scale_min: int = Field(0, ge=0, le=10)
     scale_max: int = Field(10, ge=1, le=100)
     polarity: Literal["higher_is_better", "lower_is_better"] = "higher_is_better"
+    answer_format: Literal["numeric", "words", "emoji", "thumbs"] | None = Field(
+        None, description="How the scale was shown; the score is still its position on the scale"
+    )
     comment: str | None = Field(None, max_length=4000)
 
     @model_validator(mode="after")

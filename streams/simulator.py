@@ -10,7 +10,9 @@ Lifecycles are compressed to tens of seconds so a live demo moves: talk 5-60 s,
 wrap-up 2-20 s, tickets resolved within a minute or two. Waits and abandons keep
 their real shape (exponential waits, some over the 20 s service-level target, some
 short abandons under 5 s), and customers come from a small pool with a few contact
-reasons per queue so repeat contacts (FCR) happen.
+reasons per queue so repeat contacts (FCR) happen. Surveys follow calls and
+resolved tickets, on every scale and polarity the seeds use (NPS 0-10 or 1-10, CSAT
+1-5, 1-10 or yes/no, CES 1-7 "easy" or 1-5 "effort"), so each normalisation path runs.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from streams.events import (
     TicketReassigned,
     TicketReopened,
     TicketResolved,
+    partition_key,
     stream_of,
 )
 
@@ -81,6 +84,14 @@ TICKET_CATEGORIES = ("delivery", "account", "product", "billing", "returns")
 TICKET_CHANNELS = ("email", "web", "chat")
 PRIORITIES = (("low", 3), ("normal", 6), ("high", 2), ("urgent", 1))
 MAX_WAIT = 300.0
+
+# How each survey type is asked: (scale_min, scale_max, polarity, weight). The first
+# is the common form; the others are the seeds' variants (catalog §6 items 1, 5, 6).
+SURVEY_FORMS: dict[str, tuple[tuple[int, int, str, int], ...]] = {
+    "nps": ((0, 10, "higher_is_better", 8), (1, 10, "higher_is_better", 2)),
+    "csat": ((1, 5, "higher_is_better", 6), (1, 10, "higher_is_better", 2), (0, 1, "higher_is_better", 2)),
+    "ces": ((1, 7, "higher_is_better", 6), (1, 5, "lower_is_better", 4)),
+}
 
 
 @dataclass(frozen=True)
@@ -189,6 +200,19 @@ class TrafficModel:
             raise ValueError(f"windows must be contiguous: the clock is at {self.now}, not {start}")
         return self.step(end)
 
+    def finished_between(self, start: datetime, end: datetime) -> list[Envelope]:
+        """The events in ``[start, end]`` of the contacts whose lifecycle is over by ``end``.
+
+        A warm history to publish before live traffic: a contact still in progress at
+        ``end`` is left out whole, because nothing would ever finish it (a call queued
+        and never answered would count as waiting for hours). Idle carts are kept: the
+        worker's timer abandons them. The model cannot run on after this.
+        """
+        events = self.events_between(start, end)
+        pending = {partition_key(item) for _, _, item in self._heap if isinstance(item, Envelope)}
+        self._heap.clear()
+        return [event for event in events if partition_key(event) not in pending]
+
     def iter_events(self, start: datetime, end: datetime, tick: float = 1.0) -> Iterator[Envelope]:
         """Stream ``events_between`` tick by tick, for long spans without a long list."""
         if self.now is None:
@@ -282,27 +306,32 @@ class TrafficModel:
             again = done + self._seconds(rng.uniform(10, 90))
             self._push(again, _Arrival("calls", (customer, queue, reason)))
         if rng.random() < self.survey_share:
-            self._survey(done, common, agent, wait=(answered - t0).total_seconds(), resolved=resolved)
+            # Happiness in 0..1: resolution matters most, then the wait.
+            wait = (answered - t0).total_seconds()
+            self._survey(done, common, "call", common["call_id"], agent, (4, 4, 2),
+                         (0.92 if resolved else 0.4) - min(wait, 60.0) / 200)
 
-    def _survey(self, done: datetime, call: dict[str, Any], agent: str, *, wait: float,
-                resolved: bool) -> None:
+    def _survey(self, done: datetime, contact: dict[str, Any], touchpoint: str, contact_id: str,
+                agent: str, type_weights: tuple[int, int, int], mood: float) -> None:
+        """A survey about one finished contact; ``mood`` (0..1, before noise) sets the answer."""
         rng = self.rng
-        survey_type = rng.choices(("nps", "csat", "ces"), (4, 4, 2))[0]
-        fields = {"survey_id": self._id("survey"), "queue": call["queue"], "agent_id": agent,
-                  "contact_id": call["call_id"], "channel": call["channel"],
-                  "customer_id": call["customer_id"], "touchpoint": "call"}
+        survey_type = rng.choices(("nps", "csat", "ces"), type_weights)[0]
+        fields = {"survey_id": self._id("survey"), "queue": contact["queue"], "agent_id": agent,
+                  "contact_id": contact_id, "channel": contact["channel"],
+                  "customer_id": contact["customer_id"], "touchpoint": touchpoint}
         sent = done + self._seconds(rng.uniform(1, 3))
         self._emit(SurveySent, sent, survey_type=survey_type, **fields)
         if rng.random() >= self.survey_response_share:
             return
-        # Happiness in 0..1: resolution matters most, then the wait.
-        mood = (0.92 if resolved else 0.4) - min(wait, 60.0) / 200 + rng.gauss(0, 0.16)
-        mood = min(1.0, max(0.0, mood))
-        scale_min, scale_max = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}[survey_type]
-        score = float(round(scale_min + mood * (scale_max - scale_min)))
+        mood = min(1.0, max(0.0, mood + rng.gauss(0, 0.16)))
+        forms = SURVEY_FORMS[survey_type]
+        scale_min, scale_max, polarity, _ = rng.choices(forms, [form[3] for form in forms])[0]
+        # "lower is better" wordings ("I had to make a lot of effort") put the happy end low
+        position = mood if polarity == "higher_is_better" else 1.0 - mood
+        score = float(round(scale_min + position * (scale_max - scale_min)))
         self._emit(SurveyResponse, sent + self._seconds(rng.uniform(3, 20)),
                    survey_type=survey_type, score=score, scale_min=scale_min,
-                   scale_max=scale_max, polarity="higher_is_better", **fields)
+                   scale_max=scale_max, polarity=polarity, **fields)
 
     # ---------------------------------------------------------------- tickets
 
@@ -341,6 +370,10 @@ class TrafficModel:
             at += self._seconds(rng.uniform(5, 20))
             self._emit(TicketClosed, at, agent_id=agent, **common)
             if round_ or rng.random() >= 0.07:
+                if rng.random() < self.survey_share:
+                    # many contacts and a reopen make for an unhappy customer
+                    mood = 0.85 - 0.12 * (contacts - 1) - 0.25 * round_
+                    self._survey(at, common, "ticket", common["ticket_id"], agent, (2, 5, 3), mood)
                 return
             at += self._seconds(rng.uniform(3, 15))
             self._emit(TicketReopened, at, **common)
@@ -377,6 +410,32 @@ class TrafficModel:
 
 
 # --------------------------------------------------------------------- runner
+
+
+def history_seed(seed: int) -> int:
+    """The seed of a run's warm history: never the live seed, so event ids never collide."""
+    return random.Random(f"history-{seed}").getrandbits(63)
+
+
+async def publish_history(settings: Settings, *, rate: float, seed: int, seconds: float) -> dict[str, int]:
+    """Publish the finished contacts of the last ``seconds`` (``TrafficModel.finished_between``).
+
+    The demo calls this before it starts live traffic, so every figure (survey answers,
+    resolution times, completed checkouts) has data from the first refresh instead of
+    after the first lifecycles end. Returns counts per stream.
+    """
+    from streams.publisher import Publisher
+
+    end = datetime.now(timezone.utc)
+    model = TrafficModel(calls_per_second=rate, seed=history_seed(seed))
+    events = model.finished_between(end - timedelta(seconds=seconds), end)
+    counts = {stream: 0 for stream in STREAMS}
+    async with Publisher(settings) as publisher:
+        for event in events:
+            await publisher.publish(event)
+            counts[stream_of(event.type)] += 1  # type: ignore[attr-defined,index]
+        await publisher.flush()
+    return counts
 
 Progress = Callable[[Mapping[str, int], float], None]
 """Called after every tick with the counts so far and the seconds elapsed."""

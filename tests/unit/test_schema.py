@@ -81,3 +81,29 @@ def test_written_files_are_complete_and_stable(tmp_path, schemas) -> None:
     assert json.loads(events) == schemas[COMBINED]
     # Sorted keys: a diff shows only what changed.
     assert events == json.dumps(json.loads(events), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def test_appendix_a_fields_are_optional_and_checked_alike(schemas, examples) -> None:
+    """Survey question_id, locale, answer_format and ticket tags (kpi-catalog Appendix A):
+    an event without them stays valid, and the worker and the schema agree on bad values."""
+    from streams.decode import Rejection, validate_object
+
+    survey_extra = {"question_id": "nps-v2", "locale": "fr-FR", "answer_format": "emoji"}
+    cases = {
+        "survey.response": ("surveys", survey_extra,
+                            [{"locale": "français"}, {"answer_format": "stars"}, {"question_id": ""}]),
+        "survey.sent": ("surveys", {"question_id": "nps-v2", "locale": "pt-BR"}, [{"answer_format": "emoji"}]),
+        "ticket.created": ("tickets", {"tags": ["vip", "late-delivery"]},
+                           [{"tags": ["two words"]}, {"tags": ["x"] * 33}, {"tags": "vip"}]),
+    }
+    for event_type, (stream, good, bads) in cases.items():
+        schema = validator(schemas[event_type])
+        example = examples[event_type]
+        assert not set(good) & set(example)  # the simulator leaves them out: still valid
+        accepted = validate_object({**example, **good}, stream)
+        assert not isinstance(accepted, Rejection), accepted
+        assert all(getattr(accepted, name) == value for name, value in good.items())
+        schema.validate({**example, **good})
+        for bad in bads:
+            assert isinstance(validate_object({**example, **good, **bad}, stream), Rejection), bad
+            assert not schema.is_valid({**example, **good, **bad}), bad

@@ -11,7 +11,8 @@ import pytest
 
 from streams.decode import validate_object
 from streams.events import EVENT_MODELS, stream_of
-from streams.simulator import TrafficModel, run_simulator
+from processors.kpis.surveys import ces_normalized
+from streams.simulator import SURVEY_FORMS, TrafficModel, history_seed, run_simulator
 
 T0 = datetime(2024, 5, 6, 9, 0, tzinfo=timezone.utc)
 MS = 0.001
@@ -121,18 +122,69 @@ def test_repeat_contacts_happen(events: list) -> None:
     assert 0.7 < sum(bool(e.resolved) for e in completed) / len(completed) < 0.98
 
 
-def test_surveys_follow_a_completed_call(events: list) -> None:
-    completed = {e.call_id: e for e in events if e.type == "call.completed"}
-    scales = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
+def test_surveys_follow_a_finished_call_or_ticket(events: list) -> None:
+    calls = {e.call_id: e for e in events if e.type == "call.completed"}
+    tickets = {e.ticket_id: e for e in events if e.type == "ticket.closed"}
     responses = [e for e in events if e.type == "survey.response"]
-    assert {r.survey_type for r in responses} == set(scales)
+    assert {r.survey_type for r in responses} == set(SURVEY_FORMS)
+    assert {s.touchpoint for s in events if s.type.startswith("survey.")} == {"call", "ticket"}
     for survey in (e for e in events if e.type.startswith("survey.")):
-        call = completed[survey.contact_id]
-        assert survey.occurred_at > call.occurred_at
-        assert (survey.queue, survey.agent_id) == (call.queue, call.agent_id)
+        about = (calls if survey.touchpoint == "call" else tickets)[survey.contact_id]
+        assert survey.occurred_at > about.occurred_at
+        assert (survey.queue, survey.agent_id, survey.channel) == (about.queue, about.agent_id, about.channel)
     for response in responses:
-        assert (response.scale_min, response.scale_max) == scales[response.survey_type]
         assert response.scale_min <= response.score <= response.scale_max
+
+
+def test_every_documented_survey_form_is_used(events: list) -> None:
+    """NPS 0-10 and 1-10, CSAT 1-5, 1-10 and yes/no, CES 1-7 and 1-5 'effort' (kpis.md)."""
+    used = Counter((e.survey_type, e.scale_min, e.scale_max, e.polarity)
+                   for e in events if e.type == "survey.response")
+    forms = {(kind, lo, hi, polarity) for kind, options in SURVEY_FORMS.items() for lo, hi, polarity, _ in options}
+    assert {(k, lo, hi, pol) for k, lo, hi, pol in used} == forms
+    assert ("ces", 1, 5, "lower_is_better") in forms and ("csat", 0, 1, "higher_is_better") in forms
+    assert ("nps", 1, 10, "higher_is_better") in forms and ("csat", 1, 10, "higher_is_better") in forms
+    assert min(used.values()) >= 10  # each form often enough to move its figures
+
+
+def test_lower_is_better_answers_mean_the_same_mood(events: list) -> None:
+    """Once normalised, both CES wordings tell the same story: polarity is applied."""
+    normalised: dict[str, list[float]] = defaultdict(list)
+    for e in events:
+        if e.type == "survey.response" and e.survey_type == "ces":
+            normalised[e.polarity].append(ces_normalized(e.score, e.scale_min, e.scale_max, e.polarity))
+    means = {polarity: sum(v) / len(v) for polarity, v in normalised.items()}
+    assert means["higher_is_better"] > 4.5 and means["lower_is_better"] > 4.5
+    assert abs(means["higher_is_better"] - means["lower_is_better"]) < 1.0
+    raw_effort = [e.score for e in events if e.type == "survey.response" and e.polarity == "lower_is_better"]
+    assert sum(raw_effort) / len(raw_effort) < 3  # low effort: the happy end of that wording
+
+
+def test_history_holds_finished_contacts_only() -> None:
+    end = T0 + timedelta(seconds=150)
+    history = TrafficModel(seed=8).finished_between(T0, end)
+    again = TrafficModel(seed=8).finished_between(T0, end)
+    everything = TrafficModel(seed=8).events_between(T0, end)
+    assert [e.model_dump() for e in history] == [e.model_dump() for e in again]
+    assert {e.event_id for e in history} < {e.event_id for e in everything}
+    finished = {
+        ("call.queued", "call.answered", "call.completed"), ("call.queued", "call.abandoned"),
+    }
+    for call in by([e for e in history if e.type.startswith("call.")], "call_id").values():
+        assert tuple(e.type for e in call) in finished
+    for ticket in by([e for e in history if e.type.startswith("ticket.")], "ticket_id").values():
+        assert ticket[0].type == "ticket.created" and ticket[-1].type == "ticket.closed"
+    # contacts cut off by the end are dropped whole, never half
+    kept = {e.event_id for e in history}
+    for group in by(everything, "ticket_id").values():
+        assert len({e.event_id in kept for e in group}) == 1
+    assert {e.type for e in history} >= {"survey.response", "checkout.completed", "ticket.resolved"}
+
+
+def test_history_seed_never_equals_the_live_seed() -> None:
+    seeds = [history_seed(seed) for seed in range(200)]
+    assert all(h != s for s, h in enumerate(seeds)) and len(set(seeds)) == 200
+    assert history_seed(5) == history_seed(5)
 
 
 def test_ticket_and_cart_lifecycles(events: list) -> None:
