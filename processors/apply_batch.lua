@@ -126,6 +126,13 @@ local function run_op(op, seg, u)
     -- backlog zset, ticket id, open-since, ended-marker key
     redis.call('DEL', op[5])
     redis.call('ZADD', op[2], op[4], op[3])
+  elseif kind == 'move' then
+    -- from zset, to zset, member, ended-marker key: keep its open-since score
+    local score = redis.call('ZSCORE', op[2], op[4])
+    if score and redis.call('EXISTS', op[5]) == 0 then
+      redis.call('ZREM', op[2], op[4])
+      redis.call('ZADD', op[3], score, op[4])
+    end
   elseif kind == 'cart_touch' then
     -- open-carts zset, member, activity time, ended-marker key
     if redis.call('EXISTS', op[5]) == 0 then

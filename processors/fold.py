@@ -43,8 +43,12 @@ class Update:
 
 
 def fingerprint(event: BaseModel) -> str:
-    """Content hash: tells a replay or retry (same content) from a conflicting reuse of an id."""
-    return hashlib.blake2b(event.model_dump_json().encode(), digest_size=12).hexdigest()
+    """Content hash: tells a replay or retry (same content) from a conflicting reuse of an id.
+
+    Absent and null optional fields are left out, so a field added to a model later does
+    not change the hash of events that do not carry it (a re-sent event stays a duplicate).
+    """
+    return hashlib.blake2b(event.model_dump_json(exclude_none=True).encode(), digest_size=12).hexdigest()
 
 
 def segment_of(event: BaseModel) -> str:

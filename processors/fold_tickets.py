@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from cxpulse.settings import Settings
 from processors import keys
-from processors.fold import Update, base_update
+from processors.fold import Update, base_update, segment_of
 from processors.fold_calls import CONTACT_MAP_TTL
 from processors.kpis.tickets import FRT_BOUNDARIES, TTR_BOUNDARIES, histogram_index
 from streams.events import (
@@ -51,6 +51,11 @@ def fold_ticket(settings: Settings, event: BaseModel) -> Update:
         counts[f"frt_b{histogram_index(seconds, FRT_BOUNDARIES)}"] = 1
     elif isinstance(event, TicketReassigned):
         counts["reassigned"] = 1
+        if event.to_queue and event.to_queue != event.queue:
+            # its resolve and close will name the new queue: move it there, or it would
+            # stay in the old queue's backlog until BACKLOG_MAX_AGE_SECONDS
+            moved = segment_of(event.model_copy(update={"queue": event.to_queue}))
+            update.ops.append(["move", backlog, keys.open_tickets(app, moved), ticket_id, ended])
     elif isinstance(event, TicketEscalated):
         # a ticket counts as escalated once, whatever level its first escalation reached
         update.ops.append(["once", keys.ticket_escalated(app, ticket_id), ESCALATION_MEMORY_SECONDS, "escalated"])

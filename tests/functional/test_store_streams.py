@@ -71,6 +71,26 @@ async def test_backlog_follows_create_resolve_reopen(store: WindowStore, setting
     assert await store.oldest({"s": backlog}) == {"s": (2, pytest.approx(NOW - 7200, abs=1e-3))}
 
 
+async def test_a_reassigned_ticket_moves_to_its_new_queues_backlog(store: WindowStore, settings: Settings) -> None:
+    created = datetime.fromtimestamp(NOW - 7200, timezone.utc).isoformat()
+    old = keys.open_tickets(settings.app_id, "support|email")
+    new = keys.open_tickets(settings.app_id, "billing|email")
+    await apply(store, settings, "tickets",
+                ev("tickets", "r1", "ticket.created", 7200, ticket_id="R1"),
+                ev("tickets", "r2", "ticket.reassigned", 3600, ticket_id="R1", to_queue="billing"))
+    # open since its creation, now in billing's backlog only
+    assert await store.oldest({"old": old, "new": new}) == {
+        "old": (0, None), "new": (1, pytest.approx(NOW - 7200, abs=1e-3))}
+    # its resolution names the new queue, and empties that backlog
+    await apply(store, settings, "tickets", ev("tickets", "r3", "ticket.resolved", 60, ticket_id="R1",
+                                               queue="billing", created_at=created))
+    assert await store.oldest({"old": old, "new": new}) == {"old": (0, None), "new": (0, None)}
+    # a reassignment arriving after the resolution does not bring it back
+    await apply(store, settings, "tickets", ev("tickets", "r4", "ticket.reassigned", 30, ticket_id="R1",
+                                               queue="billing", to_queue="support"))
+    assert await store.oldest({"old": old, "new": new}) == {"old": (0, None), "new": (0, None)}
+
+
 async def test_cart_timer_counts_each_idle_cart_once(store: WindowStore, settings: Settings) -> None:
     await apply(store, settings, "carts",
                 ev("carts", "k1", "cart.created", 4000, cart_id="K1"),
