@@ -1,8 +1,10 @@
 """Log set-up shared by every process: plain text for people, JSON lines for log pipelines.
 
 ``CXPULSE_LOG_FORMAT=json`` makes every line one JSON object (time, level, logger,
-message, and the exception if any), so a log shipper can filter dead letters by
-reason or a worker's broker outages without regexes.
+message, the exception if any, and every field passed with ``extra=``), so a log
+shipper can filter dead letters by reason or a worker's broker outages without
+regexes: ``log.warning("dead-lettered %s", src, extra={"reason": "late"})`` gives a
+line with ``"reason": "late"``.
 """
 
 from __future__ import annotations
@@ -15,8 +17,15 @@ from typing import Any
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
+# Attributes every LogRecord has; anything else on a record came from ``extra=``.
+_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_OWN_KEYS = frozenset({"ts", "level", "logger", "message", "exception"})
+
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record; ``extra=`` fields become top-level keys (they never
+    override the fixed ones), and values JSON cannot encode are written as ``str()``."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
@@ -26,7 +35,10 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        for key, value in vars(record).items():
+            if key not in _RECORD_ATTRS and key not in _OWN_KEYS:
+                entry[key] = value
+        return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 def logging_config(level: str, fmt: str) -> dict[str, Any]:

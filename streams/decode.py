@@ -2,7 +2,10 @@
 
 Decoding never raises: whatever arrives on a topic is either an event or a
 ``Rejection`` that the worker dead-letters and counts by ``reason``. The reasons are
-a closed vocabulary so dashboards and alerts can group on them.
+a closed vocabulary so dashboards and alerts can group on them. Schema failures are
+split by pydantic's error type (``missing_field``, ``wrong_type``, ...) so that a
+producer that forgot a field and one that sends naive timestamps show up as two
+different series; ``invalid`` remains for cross-field checks and anything unnamed.
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ REASONS = (
     "unknown_type",
     "wrong_topic",
     "unknown_schema_version",
+    "missing_field",
+    "unknown_field",
+    "wrong_type",
+    "out_of_range",
+    "bad_format",
+    "naive_timestamp",
     "invalid",
     "future",
     "late",
@@ -44,6 +53,36 @@ class Rejection:
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {
     stream: TypeAdapter(union) for stream, union in STREAM_EVENT_UNIONS.items()
 }
+
+
+def _kinds(reason: str, *error_types: str) -> dict[str, str]:
+    return dict.fromkeys(error_types, reason)
+
+
+# pydantic error type -> reason; types not listed here fall back to ``invalid``.
+_ERROR_REASONS: dict[str, str] = {
+    **_kinds("missing_field", "missing"),
+    **_kinds("unknown_field", "extra_forbidden"),
+    **_kinds("wrong_type", "string_type", "int_type", "int_parsing", "int_from_float", "float_type",
+             "float_parsing", "bool_type", "bool_parsing", "datetime_type", "datetime_parsing",
+             "datetime_from_date_parsing", "datetime_object_invalid", "model_type", "model_attributes_type"),
+    **_kinds("out_of_range", "greater_than", "greater_than_equal", "less_than", "less_than_equal",
+             "finite_number", "int_parsing_size"),
+    **_kinds("bad_format", "string_pattern_mismatch", "string_too_short", "string_too_long"),
+    **_kinds("naive_timestamp", "timezone_aware"),
+}
+_SCHEMA_REASONS = frozenset(_ERROR_REASONS.values())
+
+
+def schema_reason(exc: ValidationError) -> str:
+    """The reason for a failed validation, named after its first error (pydantic lists
+    errors in field order, so the choice is stable for a given producer bug).
+
+    A validator may raise ``PydanticCustomError("out_of_range", ...)`` to pick one of
+    the schema reasons itself; any other custom or value error is ``invalid``.
+    """
+    kind = exc.errors(include_url=False)[0]["type"]
+    return kind if kind in _SCHEMA_REASONS else _ERROR_REASONS.get(kind, "invalid")
 
 
 def _describe(exc: ValidationError) -> str:
@@ -94,7 +133,7 @@ def validate_object(obj: Any, stream: str) -> BaseModel | Rejection:
     try:
         return _ADAPTERS[stream].validate_python(obj)
     except ValidationError as exc:
-        return Rejection("invalid", _describe(exc))
+        return Rejection(schema_reason(exc), _describe(exc))
 
 
 def check_time(event: BaseModel, now: datetime, lateness_s: float, skew_s: float) -> Rejection | None:

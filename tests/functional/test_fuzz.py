@@ -1,11 +1,13 @@
 """No input stops the pipeline: arbitrary bytes and arbitrary JSON, fed to the decoder and
 to the batch processor on a real Redis, never raise, and every message ends up either
-counted (new, duplicate or replay) or dead-lettered with a reason."""
+counted (new, duplicate or replay) or dead-lettered with a reason, and the per-reason
+rejection counters in Redis (what the exporter serves) match the dead letters sent."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -91,13 +93,19 @@ def test_batch_processor_accounts_for_every_message(redis_service: Service) -> N
             try:
                 offset = int(uuid.uuid4().int % 10**9)
                 raw = [RawMessage(m, Source(f"cx.{stream}", 0, offset + i)) for i, m in enumerate(batch)]
+                before = await store.health()
                 result = await BatchProcessor(cfg, store, sink, followups=CountingSink()).process(stream, raw)
+                after = await store.health()
             finally:
                 await store.client.aclose()
             accounted = result.new + result.duplicate + result.replayed + sum(result.rejected.values())
             assert accounted == len(batch)
             assert len(sink.records) == sum(result.rejected.values())
             assert all(r["reason"] in REASONS for r in sink.records)
+            # the per-reason counters the exporter serves moved by exactly the dead letters sent
+            prefix = f"cx.{stream}|rejected|"
+            counted = {k.removeprefix(prefix): after[k] - before.get(k, 0.0) for k in after if k.startswith(prefix)}
+            assert {k: v for k, v in counted.items() if v} == Counter(r["reason"] for r in sink.records)
             assert "internal_error" not in result.rejected, sink.records
 
         asyncio.run(go())

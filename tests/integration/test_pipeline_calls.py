@@ -134,36 +134,52 @@ def test_known_call_events_give_exact_kpis(stack: LocalStack) -> None:
     topic = snapshot["pipeline"]["topics"][stack.settings.topics.calls]
     assert topic["processed"] == len(events)
     assert topic["duplicate"] == 1
-    assert topic["rejected"] == {"invalid": 1, "malformed_json": 1}
+    assert topic["rejected"] == {"missing_field": 1, "malformed_json": 1}
     assert snapshot["pipeline"]["workers_alive"] == 1
 
     # /metrics carries the same figures
+    fetched_from = time.time()
     samples = parse_samples(stack.get_text("/metrics"))
+    fetched_by = time.time()
     seg_labels = (("channel", CHANNEL), ("queue", QUEUE))
     assert samples[("cx_calls_offered_total", seg_labels)] == 6
     assert samples[("cx_calls_abandoned_total", seg_labels)] == 2
     assert samples[("cx_call_talk_seconds_total", seg_labels)] == 300
     assert samples[("cx_calls_waiting", seg_labels)] == 1
-    for kpi, metric in (("abandon_rate", "cx_call_abandon_ratio"), ("service_level", "cx_call_service_level_ratio"),
-                        ("asa_seconds", "cx_call_asa_seconds"), ("aht_seconds", "cx_call_aht_seconds")):
-        key = (metric, tuple(sorted({**dict(seg_labels), "window": "5m"}.items())))
-        assert samples[key] == pytest.approx(EXPECTED_KPIS[kpi]), metric
-    fcr_key = ("cx_call_fcr_ratio", tuple(sorted({**dict(seg_labels), "window": "1h", "method": "agent_flag"}.items())))
-    assert samples[fcr_key] == pytest.approx(0.5)
+    for kpi, metric, extra in (
+        ("abandon_rate", "cx_call_abandon_ratio", {}), ("answer_rate", "cx_call_answer_ratio", {}),
+        ("service_level", "cx_call_service_level_ratio", {}), ("asa_seconds", "cx_call_asa_seconds", {}),
+        ("aht_seconds", "cx_call_aht_seconds", {}), ("transfer_rate", "cx_call_transfer_ratio", {}),
+        ("fcr_agent_flag", "cx_call_fcr_ratio", {"method": "agent_flag"}),
+        ("fcr_repeat_contact", "cx_call_fcr_ratio", {"method": "repeat_contact"}),
+        ("repeat_contact_rate", "cx_call_repeat_contact_ratio", {}),
+    ):
+        for window in ("5m", "1h"):
+            key = (metric, tuple(sorted({**dict(seg_labels), "window": window, **extra}.items())))
+            assert samples[key] == pytest.approx(EXPECTED_KPIS[kpi]), (metric, extra, window)
+    # c5 has waited since 15 s before t0; the exporter's clock is the snapshot's, at most
+    # two rebuild periods plus two builds (well under 2 s here) before the fetch
+    queued_at = (now - timedelta(seconds=15)).timestamp()
+    longest = samples[("cx_call_longest_wait_seconds", seg_labels)]
+    assert fetched_from - queued_at - 2.0 <= longest <= fetched_by - queued_at, longest
     topic_label = (("topic", stack.settings.topics.calls),)
     assert samples[("cx_pipeline_events_processed_total", topic_label)] == len(events)
     assert samples[("cx_pipeline_events_duplicate_total", topic_label)] == 1
-    invalid_key = ("cx_pipeline_events_invalid_total", (("reason", "invalid"), ("topic", stack.settings.topics.calls)))
-    assert samples[invalid_key] == 1
+    assert samples[("cx_pipeline_events_late_total", topic_label)] == 0
+    # the newest event folded is c5's queueing; the rejected ones (at t0) do not count
+    assert samples[("cx_pipeline_last_event_timestamp_seconds", topic_label)] == pytest.approx(queued_at, abs=1e-3)
+    for reason in ("missing_field", "malformed_json"):
+        invalid_key = ("cx_pipeline_events_invalid_total", (("reason", reason), ("topic", stack.settings.topics.calls)))
+        assert samples[invalid_key] == 1, reason
 
     # the invalid events are in the dead-letter topic with their reason and bytes
     records = _dead_letters(stack, expected=2)
     by_reason = {r["reason"]: r for r in records}
-    assert set(by_reason) == {"invalid", "malformed_json"}
-    assert "wait_seconds" in by_reason["invalid"]["error"]
+    assert set(by_reason) == {"missing_field", "malformed_json"}
+    assert "wait_seconds" in by_reason["missing_field"]["error"]
     assert base64.b64decode(by_reason["malformed_json"]["value_base64"]) == b"{not json"
-    assert by_reason["invalid"]["source"]["topic"] == stack.settings.topics.calls
-    assert isinstance(by_reason["invalid"]["source"]["offset"], int)
+    assert by_reason["missing_field"]["source"]["topic"] == stack.settings.topics.calls
+    assert isinstance(by_reason["missing_field"]["source"]["offset"], int)
 
 
 def test_duplicates_count_once_across_a_worker_crash_and_late_events_are_dead_lettered(stack: LocalStack) -> None:
@@ -197,6 +213,12 @@ def test_duplicates_count_once_across_a_worker_crash_and_late_events_are_dead_le
     assert topic_after["duplicate"] == topic_before["duplicate"] + len(events)
     records = _dead_letters(stack, expected=3)
     assert [r["reason"] for r in records].count("late") == 1
+    samples = parse_samples(stack.get_text("/metrics"))
+    topic_label = (("topic", stack.settings.topics.calls),)
+    assert samples[("cx_pipeline_events_late_total", topic_label)] == 1
+    # a late event is not folded, so it does not move the newest event time
+    newest = (t0() - timedelta(seconds=15)).timestamp()
+    assert samples[("cx_pipeline_last_event_timestamp_seconds", topic_label)] == pytest.approx(newest, abs=1e-3)
 
 
 def test_metrics_pass_promtool(stack: LocalStack, tmp_path: Any) -> None:

@@ -1,5 +1,7 @@
 """Drills on the real broker and Redis: crash, rebalance, Redis restart, broker outage and
-graceful stop, each checked against an independent recomputation from the raw events.
+graceful stop, each checked against an independent recomputation from the raw events:
+Redis's totals, and every per-segment figure ``/api/kpis`` serves that does not depend on
+the clock (all-time totals of the four streams, calls waiting, tickets and carts open).
 
 Each drill appends its figures to tests/artifacts/reliability.jsonl; docs/reliability.md
 is written from those figures.
@@ -8,7 +10,9 @@ is written from those figures.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import re
 import signal
 import time
 import urllib.request
@@ -22,7 +26,7 @@ from cxpulse.settings import load_settings
 from cxpulse.stack import LocalStack
 from processors.store import WindowStore, connect
 from streams.simulator import TrafficModel
-from tests.integration.reference import call_totals, pipeline_counts, stream_counts
+from tests.integration.reference import api_figures, call_totals, figures, pipeline_counts, stream_counts
 from tests.integration.support import publish, samples
 
 pytestmark = pytest.mark.integration
@@ -31,24 +35,30 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 STREAMS = ("calls", "surveys", "tickets", "carts")
 
 
+@functools.lru_cache(maxsize=2)
 def workload(seed: int, minutes: int = 12, rate: float = 4.0) -> list[dict[str, Any]]:
-    """A realistic mix of all four streams, event times over the last ``minutes``."""
+    """A realistic mix of all four streams, event times over the last ``minutes``
+    (cached: a drill that runs one workload twice sends the very same events; read-only)."""
     end = datetime.now(timezone.utc)
     model = TrafficModel(calls_per_second=rate, seed=seed)
     events = model.events_between(end - timedelta(minutes=minutes), end)
     return [e.model_dump(mode="json", exclude_none=True) for e in events]
 
 
-@pytest.fixture
-def stack(request: pytest.FixtureRequest) -> Iterator[LocalStack]:
+def drill_stack(app_id: str) -> LocalStack:
     settings = load_settings(
-        app_id=f"drill-{request.node.name[5:30]}",
+        app_id=app_id,
         allowed_lateness_seconds=2 * 3600,
         cart_abandon_timeout_seconds=86400,  # keep the cart timer out of the comparison
         batch_max_events=500,
         batch_within_seconds=0.1,
     )
-    with LocalStack(settings=settings) as local:
+    return LocalStack(settings=settings)
+
+
+@pytest.fixture
+def stack(request: pytest.FixtureRequest) -> Iterator[LocalStack]:
+    with drill_stack(f"drill-{request.node.name[5:30]}") as local:
         local.start_infra()
         yield local
 
@@ -86,7 +96,31 @@ def wait_processed(stack: LocalStack, at_least: int, timeout: float = 180.0) -> 
         time.sleep(0.1)
 
 
-def check_exact(stack: LocalStack, events: list[dict[str, Any]], drill: str, **figures: Any) -> None:
+def served_figures(stack: LocalStack, events: list[dict[str, Any]], timeout: float = 30.0) -> dict[str, Any]:
+    """``api_figures`` of the first ``/api/kpis`` snapshot built after every event was stored
+    (the exporter serves a cached snapshot; an older one would show fewer events)."""
+    if stack.exporter_url is None:
+        stack.start_exporter()
+    deadline = time.monotonic() + timeout
+    while True:
+        snapshot = stack.get_json("/api/kpis")
+        topics = snapshot["pipeline"]["topics"].values()
+        if sum(t["processed"] for t in topics) >= len(events):
+            return api_figures(snapshot)
+        assert time.monotonic() < deadline, "/api/kpis never showed every event"
+        time.sleep(0.2)
+
+
+def assert_same_figures(got: dict[str, Any], expected: dict[str, Any]) -> None:
+    """Stream by stream, segment by segment, figure by figure (floats: sums in another order)."""
+    for stream in expected:
+        assert set(got[stream]) == set(expected[stream]), stream
+        for seg, fields in expected[stream].items():
+            assert got[stream][seg] == pytest.approx(fields, rel=1e-9), f"{stream} {seg}"
+
+
+def check_exact(stack: LocalStack, events: list[dict[str, Any]], drill: str, **figures_: Any) -> None:
+    """Redis and /api/kpis against the reference, then the drill's record in the artifacts."""
     health, totals = asyncio.run(_read(stack))
     expected_calls = call_totals(events)
     assert set(totals["calls"]) == set(expected_calls)
@@ -97,14 +131,22 @@ def check_exact(stack: LocalStack, events: list[dict[str, Any]], drill: str, **f
     rejected = sum(v for k, v in health.items() if "|rejected|" in k)
     processed = health_sum(health, "processed")
     assert processed == len(events) and rejected == 0
+    assert_same_figures(served_figures(stack, events), figures(events))
     record = {
         "drill": drill, "sent": len(events), "counted": processed, "dead_lettered": rejected,
         "replayed": health_sum(health, "replayed"), "duplicates": health_sum(health, "duplicate"),
-        "lost": len(events) - processed, **figures,
+        "lost": len(events) - processed, **figures_,
     }
     ARTIFACTS.mkdir(exist_ok=True)
     with open(ARTIFACTS / "reliability.jsonl", "a") as out:
         out.write(json.dumps(record) + "\n")
+
+
+def assigned_partitions(worker: Any) -> str:
+    """The partitions the worker was given by its last rebalance, as aiokafka logged them."""
+    found = re.findall(r"Setting newly assigned partitions (.*?) for group", worker.log_path.read_text(errors="replace"))
+    assert found, "no partition assignment in the worker's log:\n" + worker.tail(40)
+    return found[-1]
 
 
 def test_drill_worker_killed_mid_stream_then_restarted(stack: LocalStack) -> None:
@@ -114,10 +156,24 @@ def test_drill_worker_killed_mid_stream_then_restarted(stack: LocalStack) -> Non
     wait_processed(stack, len(events) // 3)
     worker.kill()  # SIGKILL: no flush, no commit
     stack.procs.procs.remove(worker)
+    stored_at_kill = health_sum(wait_processed(stack, 0), "processed")
+    assert stored_at_kill < len(events), "the worker finished before it was killed: nothing to prove"
     stack.start_worker(timeout=60)
-    wait_processed(stack, len(events))
+    health = wait_processed(stack, len(events))
+    # the kill left stored but uncommitted messages, and the new worker saw them again
+    assert health_sum(health, "replayed") > 0, "nothing was replayed: the drill did not exercise recovery"
     time.sleep(1.0)  # anything still in flight would show as a difference
-    check_exact(stack, events, "kill -9 of the worker at ~1/3, restart")
+    check_exact(stack, events, "kill -9 of the worker at ~1/3, restart", stored_at_kill=stored_at_kill)
+
+
+def run_one_worker(events: list[dict[str, Any]], app_id: str) -> dict[str, Any]:
+    """The same events through a fresh stack with a single worker and no fault."""
+    with drill_stack(app_id) as single:
+        single.start_infra()
+        single.start_worker()
+        publish(single, events)
+        wait_processed(single, len(events))
+        return served_figures(single, events)
 
 
 def test_drill_two_workers_one_killed(stack: LocalStack) -> None:
@@ -126,16 +182,30 @@ def test_drill_two_workers_one_killed(stack: LocalStack) -> None:
     second = stack.start_worker(timeout=60)
     publish(stack, events)
     wait_processed(stack, len(events) // 3)
+    owned = assigned_partitions(second)
     second.kill()
     stack.procs.procs.remove(second)
-    wait_processed(stack, len(events), timeout=240)  # the survivor takes over the partitions
+    at_kill = wait_processed(stack, 0)
+    assert "TopicPartition" in owned, f"the killed worker owned no partition: {owned}"
+    assert health_sum(at_kill, "processed") < len(events), "all done before the kill: nothing to prove"
+    health = wait_processed(stack, len(events), timeout=240)  # the survivor takes over the partitions
+    # the survivor re-read what the killed worker had stored but not committed
+    assert health_sum(health, "replayed") > health_sum(at_kill, "replayed"), "no replay after the kill"
     time.sleep(1.0)
-    check_exact(stack, events, "two workers in one group, one killed with -9 at ~1/3")
+    two = served_figures(stack, events)
+    one = run_one_worker(events, "drill-two-workers-baseline")
+    assert_same_figures(two, one)  # every served figure, two workers and a kill == one worker
+    check_exact(stack, events, "two workers in one group, one killed with -9 at ~1/3",
+                stored_at_kill=health_sum(at_kill, "processed"))
 
 
 def test_drill_redis_killed_and_restarted_while_events_flow(stack: LocalStack) -> None:
+    """Redis dies mid-stream, and one of two workers dies while Redis is away. The survivor
+    must wait for Redis rather than die, and take over; whatever the dead worker could not
+    store must not have been committed, or no worker would ever see it again."""
     events = workload(seed=13)
-    worker = stack.start_worker()
+    survivor = stack.start_worker()
+    doomed = stack.start_worker(timeout=60)
     url = stack.start_exporter()
     publish(stack, events)
     wait_processed(stack, len(events) // 4)
@@ -147,14 +217,28 @@ def test_drill_redis_killed_and_restarted_while_events_flow(stack: LocalStack) -
         assert response.status == 200
         assert samples(response.read().decode())[("cx_exporter_redis_up", ())] == 0
     stack.procs.procs.remove(stack.redis.proc)
-    time.sleep(3.0)
+    time.sleep(1.0)
+    assert survivor.alive() and doomed.alive(), "the workers must wait for Redis, not die"
+    owned = assigned_partitions(doomed)
+    # it holds a batch it could not store (the worker logs its retries of Redis calls)
+    deadline = time.monotonic() + 15
+    while not re.search(r"redis unavailable[^?\n]{0,40}retrying", doomed.log_path.read_text(errors="replace")):
+        assert time.monotonic() < deadline, "the worker never retried a batch:\n" + doomed.tail(40)
+        time.sleep(0.2)
+    doomed.kill()  # mid-retry: its current batch is neither stored nor committed
+    stack.procs.procs.remove(doomed)
+    assert "TopicPartition" in owned, f"the killed worker owned no partition: {owned}"
+    time.sleep(1.0)
     from cxpulse.embedded import start_redis
 
     stack.redis = start_redis(stack.procs, stack.workdir, port=stack.redis.port, password=stack.redis_password)
-    wait_processed(stack, len(events))
+    stored_before = health_sum(wait_processed(stack, 0), "processed")
+    assert stored_before < len(events), "everything was stored before Redis died: nothing to prove"
+    wait_processed(stack, len(events), timeout=240)
     time.sleep(1.0)
-    assert worker.alive(), "the worker must wait for Redis, not die"
-    check_exact(stack, events, "Redis killed with -9 at ~1/4, down 4 s, restarted from its AOF")
+    assert survivor.alive(), "the surviving worker must resume once Redis is back"
+    check_exact(stack, events, "Redis killed with -9 at ~1/4; one of two workers killed with -9 during the outage",
+                stored_before_outage=stored_before)
 
 
 def test_drill_broker_unreachable_for_ten_seconds(stack: LocalStack) -> None:

@@ -7,8 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 import pytest
+from pydantic import BaseModel, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
-from streams.decode import REASONS, Rejection, check_time, decode, validate_object
+from streams.decode import REASONS, Rejection, check_time, decode, schema_reason, validate_object
 from streams.events import CallAnswered, CallCompleted
 
 MAX = 4096
@@ -51,15 +53,76 @@ BYTE_CASES = {
     ],
 }
 
-INVALID = {
-    "missing field": {k: v for k, v in ANSWERED.items() if k != "wait_seconds"},
-    "wrong type": {**ANSWERED, "wait_seconds": "soon"},
-    "naive timestamp": {**ANSWERED, "occurred_at": "2024-05-06T09:00:00"},
-    "negative duration": {**ANSWERED, "wait_seconds": -1},
-    "duration over a day": {**ANSWERED, "wait_seconds": 86401},
-    "extra unknown field": {**ANSWERED, "wait_secs": 3},
-    "bad segment name": {**ANSWERED, "queue": "billing queue!"},
+SURVEY = {
+    "event_id": "s-1",
+    "type": "survey.response",
+    "occurred_at": "2024-05-06T09:00:00Z",
+    "survey_id": "csat-1",
+    "survey_type": "csat",
+    "score": 4,
+    "scale_min": 1,
+    "scale_max": 5,
 }
+
+# case -> (stream, event, expected reason, what the error must name)
+SCHEMA_CASES = {
+    "missing field": ("calls", {k: v for k, v in ANSWERED.items() if k != "wait_seconds"},
+                      "missing_field", "wait_seconds"),
+    "wrong type": ("calls", {**ANSWERED, "wait_seconds": "soon"}, "wrong_type", "wait_seconds"),
+    "number for a name": ("calls", {**ANSWERED, "queue": 5}, "wrong_type", "queue"),
+    "fractional count": ("calls", {k: v for k, v in ANSWERED.items() if k != "wait_seconds"}
+                         | {"type": "call.completed", "talk_seconds": 30, "transfers": 1.5}, "wrong_type", "transfers"),
+    "unparseable timestamp": ("calls", {**ANSWERED, "occurred_at": "yesterday"}, "wrong_type", "occurred_at"),
+    "naive timestamp": ("calls", {**ANSWERED, "occurred_at": "2024-05-06T09:00:00"}, "naive_timestamp", "occurred_at"),
+    "negative duration": ("calls", {**ANSWERED, "wait_seconds": -1}, "out_of_range", "wait_seconds"),
+    "duration over a day": ("calls", {**ANSWERED, "wait_seconds": 86401}, "out_of_range", "wait_seconds"),
+    "extra unknown field": ("calls", {**ANSWERED, "wait_secs": 3}, "unknown_field", "wait_secs"),
+    "bad segment name": ("calls", {**ANSWERED, "queue": "billing queue!"}, "bad_format", "queue"),
+    "empty event id": ("calls", {**ANSWERED, "event_id": ""}, "bad_format", "event_id"),
+    "score beyond any scale": ("surveys", {**SURVEY, "score": 5000}, "out_of_range", "score"),
+    # checks across fields come from the model validator: the fallback reason, the text says which
+    "score outside its own scale": ("surveys", {**SURVEY, "score": 6}, "invalid", "outside its scale 1-5"),
+    "score below its own scale": ("surveys", {**SURVEY, "score": 0}, "invalid", "outside its scale 1-5"),
+    "NPS on a 1-5 scale": ("surveys", {**SURVEY, "survey_type": "nps"}, "invalid", "NPS"),
+    "unknown survey type": ("surveys", {**SURVEY, "survey_type": "ces2"}, "invalid", "survey_type"),
+}
+
+
+@pytest.mark.parametrize("case", list(SCHEMA_CASES))
+def test_schema_failures_have_their_own_reason_and_name_the_field(case: str) -> None:
+    stream, event, expected, named = SCHEMA_CASES[case]
+    result = decode(raw(event), stream, MAX)
+    assert reason(result) == expected
+    assert named in result.error
+
+
+def test_the_first_error_names_the_reason_and_the_rest_stay_in_the_text() -> None:
+    event = {k: v for k, v in ANSWERED.items() if k != "call_id"} | {"wait_seconds": -1, "extra": 1}
+    result = decode(raw(event), "calls", MAX)
+    assert reason(result) == "missing_field"  # call_id comes before wait_seconds in the model
+    assert all(name in result.error for name in ("call_id", "wait_seconds", "extra"))
+
+
+def test_a_validator_may_name_a_schema_reason_itself() -> None:
+    """Models can raise ``PydanticCustomError`` with a reason word; other words stay ``invalid``."""
+
+    class Scored(BaseModel):
+        score: int
+
+        @model_validator(mode="after")
+        def _check(self) -> "Scored":
+            if self.score > 5:
+                raise PydanticCustomError("out_of_range", "score {score} is above 5", {"score": self.score})
+            if self.score < 0:
+                raise PydanticCustomError("negative_score", "score is negative")
+            return self
+
+    def classify(score: int) -> str:
+        with pytest.raises(ValidationError) as info:
+            Scored(score=score)
+        return schema_reason(info.value)
+
+    assert (classify(6), classify(-1)) == ("out_of_range", "invalid")
 
 
 @pytest.mark.parametrize(
@@ -70,22 +133,12 @@ def test_rejection_reasons_from_bytes(expected: str, message: bytes | None) -> N
     assert reason(decode(message, "calls", MAX)) == expected
 
 
-@pytest.mark.parametrize("case", list(INVALID))
-def test_invalid_events_name_the_field(case: str) -> None:
-    result = decode(raw(INVALID[case]), "calls", MAX)
-    assert reason(result) == "invalid"
-    field = {"missing field": "wait_seconds", "wrong type": "wait_seconds",
-             "naive timestamp": "occurred_at", "negative duration": "wait_seconds",
-             "duration over a day": "wait_seconds", "extra unknown field": "wait_secs",
-             "bad segment name": "queue"}[case]
-    assert field in result.error
-
-
 def test_every_decodable_reason_is_covered() -> None:
     """A new reason in decode.py should come with a test here."""
+    from_schema = {case[2] for case in SCHEMA_CASES.values()}
     from_check_time = {"future", "late"}  # tested below
     worker_only = {"conflict", "out_of_order", "internal_error"}  # need worker state
-    assert set(REASONS) == set(BYTE_CASES) | {"invalid"} | from_check_time | worker_only
+    assert set(REASONS) == set(BYTE_CASES) | from_schema | from_check_time | worker_only
 
 
 def test_size_limit_is_inclusive() -> None:
