@@ -17,16 +17,20 @@ committed JSON differs from what this module generates; regenerate with::
 
     cxpulse dashboards --out ops/grafana/dashboards   # or: python -m cxpulse.dashboards
 
-Threshold colours follow Grafana's rule "a value at or past a step takes its colour",
-so for higher-is-worse KPIs the tile turns red exactly where ``Threshold.state`` says
-``critical``; for lower-is-worse KPIs (service level, NPS, CSAT, CES) a value *exactly*
-equal to the critical level shows amber while ``Threshold.state`` already says critical.
+Threshold colours agree with ``Threshold.state`` (the wall) and the alert rules at the
+levels themselves: a value equal to a level is already in that state. Grafana gives a
+value the colour of the last step it is at or above, which is that rule for
+higher-is-worse KPIs. For lower-is-worse KPIs (service level, NPS, CSAT, CES) "red at or
+below critical" needs the amber step just *above* the critical level, so the steps sit
+on the next float after each level (``math.nextafter``): 0.7 itself is red, the very
+next representable number is amber (``threshold_steps``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -46,7 +50,12 @@ GREEN, AMBER, RED, BLUE = "green", "orange", "red", "blue"
 
 
 def threshold_steps(threshold: Threshold) -> list[dict[str, Any]]:
-    """Grafana steps for a ``Threshold``: base colour, then amber at warning, red at critical."""
+    """Grafana steps for a ``Threshold`` that colour a value exactly as ``Threshold.state``.
+
+    Higher is worse: green, amber from warning, red from critical (Grafana's ">= step").
+    Lower is worse: red, amber from just above critical, green from just above warning,
+    so a value equal to a level keeps that level's colour, as on the wall.
+    """
     if threshold.higher_is_worse:
         return [
             {"color": GREEN, "value": None},
@@ -55,8 +64,8 @@ def threshold_steps(threshold: Threshold) -> list[dict[str, Any]]:
         ]
     return [
         {"color": RED, "value": None},
-        {"color": AMBER, "value": threshold.critical},
-        {"color": GREEN, "value": threshold.warning},
+        {"color": AMBER, "value": math.nextafter(threshold.critical, math.inf)},
+        {"color": GREEN, "value": math.nextafter(threshold.warning, math.inf)},
     ]
 
 

@@ -15,6 +15,10 @@ Conventions (Prometheus "recording rules" and "alerting" practices, industry-ref
 * a ratio whose denominator is 0 is absent (``/ (den > 0)``), as in the exporter;
 * cross-event shares (abandoned vs offered, cart abandoned vs created) are capped at 1,
   like ``processors.kpis.calls.ratio``;
+* a threshold comparison follows ``Threshold.state`` (the wall): a value *at* the critical
+  level is critical (``>=``, or ``<=`` when lower is worse), see :func:`critical`;
+* a rate alert requires its condition over a long *and* a short window, with ``for:`` at
+  least the short window + 1m, so a one-minute blip never pages (:class:`RuleWindows`);
 * alerts are CamelCase, carry ``severity`` (``critical`` pages the on-call engineer,
   ``warning`` goes to the supervisors), ``layer`` (``kpi`` or ``pipeline``: Alertmanager
   mutes ``kpi`` alerts while a ``pipeline`` outage makes the figures meaningless),
@@ -36,7 +40,7 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
-from cxpulse.settings import AbandonRateMode, ServiceLevelMode, Settings
+from cxpulse.settings import AbandonRateMode, ServiceLevelMode, Settings, Threshold
 
 RULES_PATH = Path("ops/prometheus/rules.yml")
 EXPORTER_JOB = "cxpulse"
@@ -55,7 +59,16 @@ HEADER = """\
 
 @dataclass(frozen=True)
 class RuleWindows:
-    """Range windows of the generated rules (PromQL durations)."""
+    """Range windows of the generated rules (PromQL durations).
+
+    A rate over a window W stays high for up to W + 1m after a one-minute blip, so an
+    alert on it alone would need ``for:`` of at least W + 1m to stay quiet, and would page
+    that late on a real problem. Rate alerts therefore also require the same condition
+    over a *short* window, a fifth of the long one (``*_short``), as in the Google SRE
+    workbook's multi-window alerts: the short window ends the blip's effect early, the
+    long one keeps a short burst from paging, and ``for:`` need only be at least the short
+    window + 1m (tests/unit/test_rules.py checks it; ops/prometheus/tests/blips.yml shows it).
+    """
 
     calls: str = "5m"  # abandon rate, service level, ASA, AHT, offered volume
     calls_baseline: str = "1h"  # the queue's own abandon-rate baseline
@@ -63,6 +76,23 @@ class RuleWindows:
     tickets: str = "1h"  # created vs resolved (backlog growth)
     carts: str = "15m"  # cart abandonment
     pipeline: str = "5m"  # events processed, dead letters
+
+    @staticmethod
+    def short(window: str) -> str:
+        """The short window paired with ``window``: a fifth of it (``5m`` -> ``1m``)."""
+        return format_duration(duration_seconds(window) / 5)
+
+    @property
+    def calls_short(self) -> str:
+        return self.short(self.calls)
+
+    @property
+    def carts_short(self) -> str:
+        return self.short(self.carts)
+
+    @property
+    def pipeline_short(self) -> str:
+        return self.short(self.pipeline)
 
 
 @dataclass(frozen=True)
@@ -359,6 +389,21 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
+def critical(expr: str, threshold: Threshold) -> str:
+    """``expr`` at or past ``threshold.critical``, by ``Threshold.state``'s rule.
+
+    The wall calls a value *equal* to a level already in that state (``>=`` when higher
+    is worse, ``<=`` when lower is worse), so the pager compares the same way: a queue the
+    wall shows red at exactly 10 % abandons is a queue the alert sees too.
+    """
+    return f"{expr} {'>=' if threshold.higher_is_worse else '<='} {_num(threshold.critical)}"
+
+
+def at_or_past(threshold: Threshold) -> str:
+    """The words for :func:`critical`'s comparison, for the annotations."""
+    return "at or above" if threshold.higher_is_worse else "at or below"
+
+
 @dataclass(frozen=True)
 class RecordingNames:
     """Names of the recording rules for a set of windows (they carry the window)."""
@@ -378,12 +423,20 @@ class RecordingNames:
         return f"queue:cx_call_abandon:ratio_rate{self.w.calls}"
 
     @property
+    def abandon_short(self) -> str:
+        return f"queue:cx_call_abandon:ratio_rate{self.w.calls_short}"
+
+    @property
     def abandon_baseline(self) -> str:
         return f"queue:cx_call_abandon:ratio_rate{self.w.calls_baseline}"
 
     @property
     def service_level(self) -> str:
         return f"queue:cx_call_service_level:ratio_rate{self.w.calls}"
+
+    @property
+    def service_level_short(self) -> str:
+        return f"queue:cx_call_service_level:ratio_rate{self.w.calls_short}"
 
     @property
     def asa(self) -> str:
@@ -427,6 +480,10 @@ class RecordingNames:
         return f"channel:cx_cart_abandonment:ratio_rate{self.w.carts}"
 
     @property
+    def cart_abandonment_short(self) -> str:
+        return f"channel:cx_cart_abandonment:ratio_rate{self.w.carts_short}"
+
+    @property
     def carts_created(self) -> str:
         return f"channel:cx_carts_created:increase{self.w.carts}"
 
@@ -438,6 +495,10 @@ class RecordingNames:
     def dead_letters(self) -> str:
         return f"topic:cx_pipeline_events_dead_lettered:rate{self.w.pipeline}"
 
+    @property
+    def dead_letters_short(self) -> str:
+        return f"topic:cx_pipeline_events_dead_lettered:rate{self.w.pipeline_short}"
+
 
 def recording_rules(settings: Settings, options: RuleOptions = RuleOptions()) -> dict[str, list[dict[str, Any]]]:
     w, n = options.windows, RecordingNames(options.windows)
@@ -446,8 +507,10 @@ def recording_rules(settings: Settings, options: RuleOptions = RuleOptions()) ->
             _record(n.offered, calls_offered(QUEUE, w.calls)),
             _record(n.offered_baseline, calls_offered(QUEUE, w.calls_baseline)),
             _record(n.abandon, call_abandon_ratio(settings, QUEUE, w.calls)),
+            _record(n.abandon_short, call_abandon_ratio(settings, QUEUE, w.calls_short)),
             _record(n.abandon_baseline, call_abandon_ratio(settings, QUEUE, w.calls_baseline)),
             _record(n.service_level, call_service_level_ratio(settings, QUEUE, w.calls)),
+            _record(n.service_level_short, call_service_level_ratio(settings, QUEUE, w.calls_short)),
             _record(n.asa, call_asa_seconds(QUEUE, w.calls)),
             _record(n.aht, call_aht_seconds(settings, QUEUE, w.calls)),
             _record(n.waiting, calls_waiting(QUEUE)),
@@ -464,11 +527,13 @@ def recording_rules(settings: Settings, options: RuleOptions = RuleOptions()) ->
             _record(n.tickets_created, QUEUE.sum_increase("cx_tickets_created_total", w.tickets)),
             _record(n.tickets_resolved, QUEUE.sum_increase("cx_tickets_resolved_total", w.tickets)),
             _record(n.cart_abandonment, cart_abandonment_ratio(CHANNEL, w.carts)),
+            _record(n.cart_abandonment_short, cart_abandonment_ratio(CHANNEL, w.carts_short)),
             _record(n.carts_created, CHANNEL.sum_increase("cx_carts_created_total", w.carts)),
         ],
         "cxpulse-pipeline": [
             _record(n.processed, TOPIC.sum_rate("cx_pipeline_events_processed_total", w.pipeline)),
             _record(n.dead_letters, dead_letter_rate(TOPIC, w.pipeline)),
+            _record(n.dead_letters_short, dead_letter_rate(TOPIC, w.pipeline_short)),
         ],
     }
 
@@ -481,103 +546,115 @@ def alerts(settings: Settings, options: RuleOptions = RuleOptions()) -> list[_Al
     return [
         _Alert(
             "AbandonRateSpike",
-            f"{n.abandon} > {_num(t.abandon_rate.critical)}\n"
+            f"{critical(n.abandon, t.abandon_rate)}\n"
             f"and {n.abandon} > {_num(t.abandon_spike_factor)} * {n.abandon_baseline}\n"
+            f"and {critical(n.abandon_short, t.abandon_rate)}\n"
+            f"and {n.abandon_short} > {_num(t.abandon_spike_factor)} * {n.abandon_baseline}\n"
             f"and {n.offered} >= {t.abandon_min_offered}",
             "2m", "critical", "kpi",
             "Abandon rate spike on queue {{ $labels.queue }}: {{ $value | humanizePercentage }}",
             f"The {w.calls} abandon rate of queue {{{{ $labels.queue }}}} is {{{{ $value | humanizePercentage }}}}: "
-            f"above {_pct(t.abandon_rate.critical)} and over {_num(t.abandon_spike_factor)}x the queue's own "
-            f"{w.calls_baseline} baseline, with at least {t.abandon_min_offered} calls offered in {w.calls}.",
+            f"{at_or_past(t.abandon_rate)} {_pct(t.abandon_rate.critical)} and over {_num(t.abandon_spike_factor)}x "
+            f"the queue's own {w.calls_baseline} baseline, in the last {w.calls_short} too, with at least "
+            f"{t.abandon_min_offered} calls offered in {w.calls}.",
         ),
         _Alert(
             "AbandonRateHigh",
-            f"{n.abandon_baseline} > {_num(t.abandon_rate.critical)}\n"
+            f"{critical(n.abandon_baseline, t.abandon_rate)}\n"
+            f"and {critical(n.abandon, t.abandon_rate)}\n"
             f"and {n.offered_baseline} >= {t.abandon_min_offered}",
             "15m", "warning", "kpi",
             "Abandon rate high on queue {{ $labels.queue }} for a while: {{ $value | humanizePercentage }}",
             f"The {w.calls_baseline} abandon rate of queue {{{{ $labels.queue }}}} is {{{{ $value | humanizePercentage }}}}, "
-            f"above {_pct(t.abandon_rate.critical)}: a sustained level (not a spike), usually staffing.",
+            f"{at_or_past(t.abandon_rate)} {_pct(t.abandon_rate.critical)}, and still so in the last {w.calls}: "
+            f"a sustained level (not a spike), usually staffing.",
         ),
         _Alert(
             "ServiceLevelBreach",
-            f"{n.service_level} < {_num(t.service_level.critical)}\n"
+            f"{critical(n.service_level, t.service_level)}\n"
+            f"and {critical(n.service_level_short, t.service_level)}\n"
             f"and {n.offered} >= {t.abandon_min_offered}",
             "5m", "warning", "kpi",
             "Service level breached on queue {{ $labels.queue }}: {{ $value | humanizePercentage }}",
             f"The {w.calls} service level of queue {{{{ $labels.queue }}}} is {{{{ $value | humanizePercentage }}}}, "
-            f"below {_pct(t.service_level.critical)} (warning level {_pct(t.service_level.warning)}), "
-            f"with at least {t.abandon_min_offered} calls offered in {w.calls}.",
+            f"{at_or_past(t.service_level)} {_pct(t.service_level.critical)} (warning level "
+            f"{_pct(t.service_level.warning)}), in the last {w.calls_short} too, with at least "
+            f"{t.abandon_min_offered} calls offered in {w.calls}.",
         ),
         _Alert(
             "LongestWaitHigh",
-            f"{n.longest_wait} > {_num(t.longest_wait_seconds.critical)}",
+            critical(n.longest_wait, t.longest_wait_seconds),
             "1m", "warning", "kpi",
             "A caller has waited {{ $value | humanizeDuration }} on queue {{ $labels.queue }}",
             f"The oldest call waiting on queue {{{{ $labels.queue }}}} has waited {{{{ $value | humanizeDuration }}}}, "
-            f"over {_num(t.longest_wait_seconds.critical)} s.",
+            f"{at_or_past(t.longest_wait_seconds)} {_num(t.longest_wait_seconds.critical)} s.",
         ),
         _Alert(
             "NPSDrop",
-            f"{n.nps} < {_num(t.nps.critical)}\n"
+            f"{critical(n.nps, t.nps)}\n"
             f"and {n.nps_responses} >= on() group_left() {min_sample}",
             "30m", "warning", "kpi",
             "NPS on queue {{ $labels.queue }} is {{ $value | printf \"%.0f\" }}",
             f"The {w.surveys} NPS of queue {{{{ $labels.queue }}}} is {{{{ $value | printf \"%.0f\" }}}}, "
-            f"below {_num(t.nps.critical)} (warning level {_num(t.nps.warning)}), over at least "
+            f"{at_or_past(t.nps)} {_num(t.nps.critical)} (warning level {_num(t.nps.warning)}), over at least "
             f"cx_survey_min_sample answers.",
             group="cxpulse-surveys",
         ),
         _Alert(
             "CSATLow",
-            f"{n.csat} < {_num(t.csat.critical)}\n"
+            f"{critical(n.csat, t.csat)}\n"
             f"and {n.csat_responses} >= on() group_left() {min_sample}",
             "30m", "warning", "kpi",
             "CSAT on queue {{ $labels.queue }} is {{ $value | humanizePercentage }}",
             f"The {w.surveys} CSAT of queue {{{{ $labels.queue }}}} is {{{{ $value | humanizePercentage }}}}, "
-            f"below {_pct(t.csat.critical)} (warning level {_pct(t.csat.warning)}), over at least "
+            f"{at_or_past(t.csat)} {_pct(t.csat.critical)} (warning level {_pct(t.csat.warning)}), over at least "
             f"cx_survey_min_sample answers.",
             group="cxpulse-surveys",
         ),
         _Alert(
             "TicketBacklogGrowing",
-            f"{n.tickets_open} > {_num(t.ticket_backlog.critical)}\n"
+            f"{critical(n.tickets_open, t.ticket_backlog)}\n"
             f"and on(queue) (\n  {n.tickets_created} - {n.tickets_resolved} > 0\n)",
             "15m", "warning", "kpi",
             "Ticket backlog of queue {{ $labels.queue }} is {{ $value | printf \"%.0f\" }} and growing",
-            f"Queue {{{{ $labels.queue }}}} has {{{{ $value | printf \"%.0f\" }}}} open tickets, over "
-            f"{_num(t.ticket_backlog.critical)}, and more tickets were created than resolved in the last {w.tickets}.",
+            f"Queue {{{{ $labels.queue }}}} has {{{{ $value | printf \"%.0f\" }}}} open tickets, "
+            f"{at_or_past(t.ticket_backlog)} {_num(t.ticket_backlog.critical)}, and more tickets were created than "
+            f"resolved in the last {w.tickets}.",
             group="cxpulse-tickets-carts",
         ),
         _Alert(
             "CartAbandonmentSpike",
-            f"{n.cart_abandonment} > {_num(t.cart_abandonment_rate.critical)}\n"
+            f"{critical(n.cart_abandonment, t.cart_abandonment_rate)}\n"
+            f"and {critical(n.cart_abandonment_short, t.cart_abandonment_rate)}\n"
             f"and {n.carts_created} >= {t.abandon_min_offered}",
             "10m", "critical", "kpi",
             "Cart abandonment on channel {{ $labels.channel }} is {{ $value | humanizePercentage }}",
             f"The {w.carts} cart abandonment rate of channel {{{{ $labels.channel }}}} is "
-            f"{{{{ $value | humanizePercentage }}}}, above {_pct(t.cart_abandonment_rate.critical)}, with at least "
+            f"{{{{ $value | humanizePercentage }}}}, {at_or_past(t.cart_abandonment_rate)} "
+            f"{_pct(t.cart_abandonment_rate.critical)}, in the last {w.carts_short} too, with at least "
             f"{t.abandon_min_offered} carts created in {w.carts}: check the checkout and payment path.",
             group="cxpulse-tickets-carts",
         ),
         _Alert(
             "PipelineStalled",
             f"(\n  sum({n.processed}) == 0\n  and on() (max(cx_pipeline_workers_alive) > 0)\n)\n"
-            f"or\n(\n  time() - max(cx_pipeline_last_event_timestamp_seconds) > {_num(t.pipeline_stale_seconds)}\n)",
+            f"or\n(\n  time() - max(cx_pipeline_last_event_timestamp_seconds) >= {_num(t.pipeline_stale_seconds)}\n)",
             "2m", "critical", "pipeline",
             "cxpulse pipeline stalled: figures are not moving",
             f"Either no event was processed in {w.pipeline} while workers are alive, or the newest event "
-            f"folded is older than {_num(t.pipeline_stale_seconds)} s (value: {{{{ $value | printf \"%.0f\" }}}}). "
+            f"folded is at least {_num(t.pipeline_stale_seconds)} s old (value: {{{{ $value | printf \"%.0f\" }}}}). "
             "KPI alerts are inhibited meanwhile.",
             group="cxpulse-pipeline",
         ),
         _Alert(
             "DeadLettersRising",
-            f"{n.dead_letters} * 60 > {_num(t.dead_letters_per_minute)}",
+            f"{n.dead_letters} * 60 >= {_num(t.dead_letters_per_minute)}\n"
+            f"and {n.dead_letters_short} * 60 >= {_num(t.dead_letters_per_minute)}",
             "5m", "warning", "pipeline",
             "Events dead-lettered on {{ $labels.topic }}: {{ $value | printf \"%.1f\" }}/min",
             f"{{{{ $value | printf \"%.1f\" }}}} events per minute from topic {{{{ $labels.topic }}}} were rejected "
-            f"(invalid or late) over {w.pipeline}, above {_num(t.dead_letters_per_minute)}/min.",
+            f"(invalid or late) over {w.pipeline}, and in the last {w.pipeline_short} too: at or above "
+            f"{_num(t.dead_letters_per_minute)}/min.",
             group="cxpulse-pipeline",
         ),
         _Alert(

@@ -9,6 +9,7 @@ provisioned data source. Their queries are run against a real Prometheus in
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import yaml
@@ -109,7 +110,8 @@ def test_colour_steps_follow_settings() -> None:
     assert threshold_steps(Threshold(warning=0.05, critical=0.1)) == [
         {"color": "green", "value": None}, {"color": "orange", "value": 0.05}, {"color": "red", "value": 0.1}]
     assert threshold_steps(Threshold(warning=0.8, critical=0.7, higher_is_worse=False)) == [
-        {"color": "red", "value": None}, {"color": "orange", "value": 0.7}, {"color": "green", "value": 0.8}]
+        {"color": "red", "value": None}, {"color": "orange", "value": math.nextafter(0.7, math.inf)},
+        {"color": "green", "value": math.nextafter(0.8, math.inf)}]
     custom = Thresholds(abandon_rate=Threshold(warning=0.02, critical=0.04))
     base = default_settings().model_dump()
     base["thresholds"] = custom.model_dump()
@@ -117,6 +119,65 @@ def test_colour_steps_follow_settings() -> None:
     wall = dashboards.wall(settings)
     abandon = [p for p in iter_panels(wall["panels"]) if p["title"] == "Abandon rate ($window)"]
     assert abandon and all(p["fieldConfig"]["defaults"]["thresholds"]["steps"][2]["value"] == 0.04 for p in abandon)
+
+
+# --------------------------------------------------------------------------- colours at the levels
+
+STATE_OF_COLOUR = {"green": "normal", "orange": "warning", "red": "critical"}
+
+
+def grafana_colour(steps: list[dict], value: float) -> str:
+    """Grafana's ``getActiveThreshold``: the last step whose value is <= the value (base: -inf)."""
+    active = steps[0]
+    for step in steps[1:]:
+        if value >= step["value"]:
+            active = step
+        else:
+            break
+    return active["color"]
+
+
+def _around(level: float) -> list[float]:
+    """The level, the floats right next to it, and values a display rounding apart."""
+    return [level, math.nextafter(level, -math.inf), math.nextafter(level, math.inf), level - 1e-6, level + 1e-6]
+
+
+def _levels() -> list[Threshold]:
+    defaults = default_settings().thresholds
+    out = [value for value in (getattr(defaults, name) for name in Thresholds.model_fields)
+           if isinstance(value, Threshold)]
+    assert any(t.higher_is_worse for t in out) and any(not t.higher_is_worse for t in out)
+    # and each level flipped, so both branches of threshold_steps see every value
+    return out + [t.model_copy(update={"higher_is_worse": not t.higher_is_worse,
+                                       "warning": t.critical, "critical": t.warning}) for t in out]
+
+
+def test_grafana_colours_equal_threshold_state_at_and_around_every_level() -> None:
+    """The wall (``Threshold.state``), the pager (``>=``/``<=``, tests/unit/test_rules.py and
+    ops/prometheus/tests/thresholds.yml) and Grafana agree even on a value equal to a level.
+    The steps go through JSON as Grafana reads them from the committed files."""
+    for threshold in _levels():
+        steps = json.loads(json.dumps(threshold_steps(threshold)))
+        for level in (threshold.warning, threshold.critical):
+            for value in _around(level):
+                assert STATE_OF_COLOUR[grafana_colour(steps, value)] == threshold.state(value), (threshold, value)
+
+
+def test_committed_panels_colour_like_threshold_state() -> None:
+    """Every committed panel coloured by a ``Threshold`` agrees with it at its levels."""
+    thresholds = _levels()[: len(_levels()) // 2]
+    checked = 0
+    for document in _committed().values():
+        for panel in iter_panels(document["panels"]):
+            steps = panel.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {}).get("steps")
+            matches = [t for t in thresholds if steps == json.loads(json.dumps(threshold_steps(t)))]
+            for threshold in matches:
+                for level in (threshold.warning, threshold.critical):
+                    for value in _around(level):
+                        assert STATE_OF_COLOUR[grafana_colour(steps, value)] == threshold.state(value), (
+                            panel["title"], value)
+                checked += 1
+    assert checked >= 10  # the wall tiles and trends, surveys, tickets and carts
 
 
 def test_surveys_show_sample_counts_against_min_sample() -> None:

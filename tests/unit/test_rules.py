@@ -4,15 +4,21 @@
   generates from the default ``Settings`` (nobody hand-edits a threshold);
 * naming and annotation conventions hold for every rule;
 * every metric a rule reads is in the metrics contract;
+* no alert fires on a one-minute blip: its ``for:`` outlasts its shortest window by 1m;
+* alerts compare with a threshold the way ``Threshold.state`` (the wall) does;
 * ``promtool check rules`` / ``check config`` / ``test rules`` (the firing and quiet
-  cases in ``ops/prometheus/tests``) and ``amtool check-config`` pass, and the routing
-  tree sends critical alerts to on-call and warnings to the supervisors.
+  cases in ``ops/prometheus/tests``) and ``amtool check-config`` pass, the routing
+  tree sends critical alerts to on-call and warnings to the supervisors, and a real
+  Alertmanager puts each queue, channel and topic in its own notification group.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -136,9 +142,9 @@ def test_thresholds_come_from_settings() -> None:
     )
     document = build_rules(_custom(thresholds=thresholds.model_dump()))
     spike = _alert(document, "AbandonRateSpike")["expr"]
-    assert "> 0.25" in spike and "> 3 * queue:cx_call_abandon:ratio_rate1h" in spike and ">= 50" in spike
-    assert "> 45" in _alert(document, "LongestWaitHigh")["expr"]
-    assert "< 0.85" in _alert(document, "ServiceLevelBreach")["expr"]
+    assert ">= 0.25" in spike and "> 3 * queue:cx_call_abandon:ratio_rate1h" in spike and ">= 50" in spike
+    assert ">= 45" in _alert(document, "LongestWaitHigh")["expr"]
+    assert "<= 0.85" in _alert(document, "ServiceLevelBreach")["expr"]
     assert "25%" in _alert(document, "AbandonRateSpike")["annotations"]["description"]
 
 
@@ -166,10 +172,100 @@ def test_options_shorten_windows_and_for_without_touching_production() -> None:
     spike = _alert(document, "AbandonRateSpike")
     assert spike["for"] == "5s"
     assert "queue:cx_call_abandon:ratio_rate10m" in spike["expr"]
+    assert "queue:cx_call_abandon:ratio_rate6s" in spike["expr"]  # the short window: a fifth of 30s
     assert all(group["interval"] == "1s" for group in document["groups"])
     # production keeps its windows and for:
     production = _alert(_document(), "AbandonRateSpike")
-    assert production["for"] == "2m" and "ratio_rate5m" in production["expr"]
+    assert production["for"] == "2m" and "ratio_rate5m" in production["expr"] and "ratio_rate1m" in production["expr"]
+
+
+# --------------------------------------------------------------------------- blips and levels
+
+WINDOW = re.compile(r":[a-z_]*?(\d+(?:ms|s|m|h|d|w|y))\b|\[(\d+(?:ms|s|m|h|d|w|y))\]")
+BLIP_SECONDS = 60
+
+# Alerts that may keep a for: shorter than their window + 1m, and why (docs/alerting.md).
+BLIP_EXEMPT = {
+    # "no event processed over 5m" turns true only after 5 quiet minutes and one event
+    # ends it: a blip of traffic cannot hold it; its other branch is an instant age.
+    "PipelineStalled",
+    # the 24h score is the KPI itself, as the wall shows it; answers arrive in batches
+    # (survey exports), so a short window would be empty most of the time.
+    "NPSDrop",
+    "CSATLow",
+}
+
+
+def shortest_window(expr: str) -> float:
+    """Seconds of the shortest window among the ``and``-ed terms; 0 if a term is instant.
+
+    After a blip ends, an ``and`` of conditions is true only while *every* term is, so
+    the term with the shortest window bounds how long a blip can keep it true.
+    """
+    shortest = float("inf")
+    for term in re.split(r"\nand ", expr):
+        windows = [rules.duration_seconds(a or b) for a, b in WINDOW.findall(term)]
+        shortest = min(shortest, min(windows) if windows else 0.0)
+    return shortest
+
+
+def test_shortest_window_reads_records_ranges_and_instants() -> None:
+    assert shortest_window("queue:x:ratio_rate5m >= 0.1\nand queue:x:ratio_rate1m >= 0.1") == 60
+    assert shortest_window("sum(rate(cx_a_total[15m])) > 1\nand queue:y:increase1h >= 20") == 900
+    assert shortest_window("queue:t:sum >= 100\nand on(queue) (\n  queue:c:increase1h > 0\n)") == 0
+
+
+def test_every_alert_outlasts_a_one_minute_blip() -> None:
+    """A blip of 1m keeps a condition over window W true for less than W + 1m; a ``for:``
+    at least that long cannot fire on it (the promtool cases in blips.yml show it)."""
+    violating = set()
+    for alert in (rule for rule in _all_rules(_document()) if "alert" in rule):
+        hold = rules.duration_seconds(alert["for"])
+        if hold < shortest_window(alert["expr"]) + BLIP_SECONDS:
+            violating.add(alert["alert"])
+    assert violating == BLIP_EXEMPT, "for: shorter than the shortest window + 1m (a blip would page)"
+
+
+# record prefix -> the Thresholds field it is compared with, for every alert on a wall KPI
+LEVELS = {
+    "queue:cx_call_abandon:ratio_rate": "abandon_rate",
+    "queue:cx_call_service_level:ratio_rate": "service_level",
+    "queue:cx_call_longest_wait_seconds:max": "longest_wait_seconds",
+    "queue:cx_nps:score": "nps",
+    "queue:cx_csat:ratio_rate": "csat",
+    "queue:cx_tickets_open:sum": "ticket_backlog",
+    "channel:cx_cart_abandonment:ratio_rate": "cart_abandonment_rate",
+}
+COMPARISON = re.compile(r"^(?:and )?([a-z_]+:[a-z0-9_]+:[a-z_]+?)(?:\d+[smhd])? (>=|<=|>|<) (-?[0-9.]+)$")
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_alerts_compare_at_the_level_like_threshold_state(flip: bool) -> None:
+    """At the critical level the wall says critical, so the alert condition holds there.
+
+    Checked on the defaults and on thresholds with every direction flipped, so the
+    operator follows ``higher_is_worse`` rather than being typed per alert.
+    """
+    settings = default_settings()
+    if flip:
+        dumped = settings.thresholds.model_dump()
+        for name in LEVELS.values():
+            dumped[name]["higher_is_worse"] = not dumped[name]["higher_is_worse"]
+        settings = _custom(thresholds=dumped)
+    thresholds = settings.thresholds
+    seen = set()
+    for alert in (rule for rule in _all_rules(build_rules(settings)) if "alert" in rule):
+        for line in alert["expr"].splitlines():
+            match = COMPARISON.match(line.strip())
+            if not match or match.group(1) not in LEVELS:
+                continue
+            level: Threshold = getattr(thresholds, LEVELS[match.group(1)])
+            op, value = match.group(2), float(match.group(3))
+            assert value == level.critical, (alert["alert"], line)
+            assert level.state(value) == "critical"
+            assert op == (">=" if level.higher_is_worse else "<="), (alert["alert"], line)
+            seen.add(LEVELS[match.group(1)])
+    assert seen == set(LEVELS.values())
 
 
 def test_durations() -> None:
@@ -193,6 +289,32 @@ def test_promtool_check_rules_and_config() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     result = _run([promtool, "check", "config", str(ROOT / "ops/prometheus/prometheus.yml")])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_documented_secured_scrape_config_is_valid(tmp_path: Path) -> None:
+    """docs/alerting.md's scrape_config for an exporter with basic auth and TLS parses."""
+    promtool = require_binary("promtool")
+    section = RUNBOOK.read_text().split("## Scraping a secured exporter", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    [job] = yaml.safe_load(block)["scrape_configs"]
+    assert job["job_name"] == rules.EXPORTER_JOB and job["scheme"] == "https"
+    assert set(job["basic_auth"]) == {"username", "password_file"}  # never an inline password
+    assert "ca_file" in job["tls_config"] and not job["tls_config"].get("insecure_skip_verify")
+    config = tmp_path / "prometheus.yml"
+    config.write_text(block)
+    result = _run([promtool, "check", "config", str(config)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_runbook_lists_every_dead_letter_reason() -> None:
+    """DeadLettersRising counts every rejection reason; its runbook must name them all."""
+    from streams.decode import REASONS
+
+    section = RUNBOOK.read_text().split("### DeadLettersRising", 1)[1].split("- **How it is computed.**", 1)[0]
+    named = set(re.findall(r"`([a-z0-9_]+)`", section))
+    settings_and_metrics = {"topic", "max_clock_skew_seconds", "allowed_lateness_seconds",
+                            "cx_pipeline_events_late_total", "event_id"}
+    assert named - settings_and_metrics == set(REASONS)
 
 
 def test_promtool_unit_tests_pass() -> None:
@@ -237,7 +359,7 @@ def test_alertmanager_routes_by_severity(labels: list[str], receiver: str) -> No
 
 def test_alertmanager_groups_and_inhibits_as_documented() -> None:
     config = yaml.safe_load(ALERTMANAGER_FILE.read_text())
-    assert config["route"]["group_by"] == ["alertname", "queue"]
+    assert config["route"]["group_by"] == ["alertname", "queue", "channel", "topic"]
     inhibit = config["inhibit_rules"][0]
     sources = inhibit["source_matchers"][0]
     for name in ("PipelineStalled", "WorkerDown", "ExporterDown"):
@@ -251,3 +373,46 @@ def test_alertmanager_groups_and_inhibits_as_documented() -> None:
     for receiver in config["receivers"]:
         for hook in receiver["webhook_configs"]:
             assert hook["url"].split("/")[2].endswith(".invalid"), "placeholder URLs only in the repository"
+
+
+def test_alertmanager_groups_each_queue_channel_and_topic_apart(tmp_path: Path) -> None:
+    """A real Alertmanager with the production routing: one notification group per alert
+    and queue (call alerts), channel (CartAbandonmentSpike) or topic (DeadLettersRising),
+    so a cart spike on ``web`` and one on ``app`` page separately. amtool cannot show
+    groups, hence the process; it starts in about a second."""
+    from cxpulse.procs import ProcessSet
+    from tests.integration.test_alerting import Alertmanager, Webhook, alertmanager_binary, am_config
+
+    alertmanager_binary()
+    alerts = [
+        {"alertname": "AbandonRateSpike", "severity": "critical", "layer": "kpi", "queue": "billing"},
+        {"alertname": "AbandonRateSpike", "severity": "critical", "layer": "kpi", "queue": "sales"},
+        {"alertname": "CartAbandonmentSpike", "severity": "critical", "layer": "kpi", "channel": "web"},
+        {"alertname": "CartAbandonmentSpike", "severity": "critical", "layer": "kpi", "channel": "app"},
+        {"alertname": "DeadLettersRising", "severity": "warning", "layer": "pipeline", "topic": "cx.calls"},
+        {"alertname": "DeadLettersRising", "severity": "warning", "layer": "pipeline", "topic": "cx.carts"},
+    ]
+    hook = Webhook()
+    procs = ProcessSet()
+    try:
+        with procs.guard():
+            manager = Alertmanager(procs, tmp_path / "alertmanager", am_config(hook))
+            manager.post([{"labels": labels} for labels in alerts])
+            deadline = time.monotonic() + 20
+            groups: list[dict] = []
+            while time.monotonic() < deadline:
+                with urllib.request.urlopen(manager.url + "/api/v2/alerts/groups", timeout=5) as response:
+                    groups = json.load(response)
+                if sum(len(group["alerts"]) for group in groups) == len(alerts):
+                    break
+                time.sleep(0.2)
+    finally:
+        hook.close()
+    grouped = sorted((group["receiver"]["name"], tuple(sorted(group["labels"].items())), len(group["alerts"]))
+                     for group in groups)
+    expected = sorted(
+        ("oncall" if labels["severity"] == "critical" else "supervisors",
+         tuple(sorted((k, v) for k, v in labels.items() if k in ("alertname", "queue", "channel", "topic"))), 1)
+        for labels in alerts
+    )
+    assert grouped == expected
