@@ -101,6 +101,8 @@ class Pipeline:
     async def heartbeat(self) -> None:
         """Lets the exporter tell a live worker from a dead one, and a reachable broker from
         an unreachable one (WorkerDown, PipelineStalled)."""
+        if self._processor is not None:
+            self._processor.dlq_log.flush()  # the count of a dead-letter flood that stopped
         now = time.time()
         broker_ok = await self._probe_broker()
         key = keys.workers(self.settings.app_id)

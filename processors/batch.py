@@ -94,17 +94,23 @@ class RateLimitedLog:
         self.count = 0
         self.suppressed = 0
 
-    def warning(self, message: str, *args: Any) -> None:
+    def warning(self, message: str, *args: Any, extra: dict[str, Any] | None = None) -> None:
         now = self.clock()
         if now - self.window_start >= self.period:
-            if self.suppressed:
-                log.warning("%d more dead-lettered messages not logged in the last %.0fs", self.suppressed, self.period)
-            self.window_start, self.count, self.suppressed = now, 0, 0
+            self.flush()
+            self.window_start, self.count = now, 0
         if self.count < self.limit:
             self.count += 1
-            log.warning(message, *args)
+            log.warning(message, *args, extra=extra)
         else:
             self.suppressed += 1
+
+    def flush(self) -> None:
+        """Log how many lines were suppressed once their period is over, even when no
+        further dead letter arrives (the worker's heartbeat calls this every 2 s)."""
+        if self.suppressed and self.clock() - self.window_start >= self.period:
+            log.warning("%d more dead-lettered messages not logged in the last %.0fs", self.suppressed, self.period)
+            self.suppressed = 0
 
 
 class BatchProcessor:
@@ -273,7 +279,10 @@ class BatchProcessor:
         records = [(msg.key, dead_letter_record(msg, stream, rej, now)) for msg, rej in rejected]
         await self.dead_letters.send_all(records)
         for msg, rej in rejected:
-            self.dlq_log.warning("dead-lettered %s (%s): %s", msg.source, rej.reason, rej.error)
+            self.dlq_log.warning(
+                "dead-lettered %s (%s): %s", msg.source, rej.reason, rej.error,
+                extra={"reason": rej.reason, "stream": stream, "source": str(msg.source)},
+            )
 
 
 def _encode_loose(obj: Any) -> bytes:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Annotated, Literal, Union
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
@@ -229,7 +230,12 @@ class SurveyResponse(SurveyEvent):
         if self.scale_min >= self.scale_max:
             raise ValueError(f"scale_min {self.scale_min} must be below scale_max {self.scale_max}")
         if not self.scale_min <= self.score <= self.scale_max:
-            raise ValueError(f"score {self.score:g} is outside its scale {self.scale_min}-{self.scale_max}")
+            # its own dead-letter reason, like a value outside a field's fixed bounds
+            raise PydanticCustomError(
+                "out_of_range",
+                "score {score} is outside its scale {low}-{high}",
+                {"score": f"{self.score:g}", "low": self.scale_min, "high": self.scale_max},
+            )
         if self.score != int(self.score):
             raise ValueError(f"score {self.score:g} is not a whole number")
         if self.survey_type == "nps" and (self.scale_min, self.scale_max) not in ((0, 10), (1, 10)):

@@ -81,8 +81,8 @@ SCHEMA_CASES = {
     "empty event id": ("calls", {**ANSWERED, "event_id": ""}, "bad_format", "event_id"),
     "score beyond any scale": ("surveys", {**SURVEY, "score": 5000}, "out_of_range", "score"),
     # checks across fields come from the model validator: the fallback reason, the text says which
-    "score outside its own scale": ("surveys", {**SURVEY, "score": 6}, "invalid", "outside its scale 1-5"),
-    "score below its own scale": ("surveys", {**SURVEY, "score": 0}, "invalid", "outside its scale 1-5"),
+    "score outside its own scale": ("surveys", {**SURVEY, "score": 6}, "out_of_range", "outside its scale 1-5"),
+    "score below its own scale": ("surveys", {**SURVEY, "score": 0}, "out_of_range", "outside its scale 1-5"),
     "NPS on a 1-5 scale": ("surveys", {**SURVEY, "survey_type": "nps"}, "invalid", "NPS"),
     "unknown survey type": ("surveys", {**SURVEY, "survey_type": "ces2"}, "invalid", "survey_type"),
 }

@@ -84,3 +84,23 @@ def test_the_period_starts_when_the_limiter_is_made(clock: FakeClock, caplog: py
     flood(limiter, 3)
     assert lines(caplog) == ["dead-lettered cx.calls:0:0 (late)"]
     assert limiter.suppressed == 2
+
+
+def test_flush_reports_a_flood_that_stopped(clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="processors.batch")
+    limiter = RateLimitedLog(limit=1, period=10.0, clock=clock)
+    flood(limiter, 4)
+    limiter.flush()  # too early: the period is not over
+    assert lines(caplog) == ["dead-lettered cx.calls:0:0 (late)"]
+    clock.now += 10.0
+    limiter.flush()
+    limiter.flush()  # once only
+    assert lines(caplog) == ["dead-lettered cx.calls:0:0 (late)", "3 more dead-lettered messages not logged in the last 10s"]
+    flood(limiter, 1, first=4)
+    assert lines(caplog)[-1] == "dead-lettered cx.calls:0:4 (late)" and len(lines(caplog)) == 3
+
+
+def test_extra_fields_reach_the_log_record(clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="processors.batch")
+    RateLimitedLog(clock=clock).warning("dead-lettered %s", "x", extra={"reason": "late"})
+    assert caplog.records[-1].reason == "late"  # type: ignore[attr-defined]
