@@ -183,7 +183,9 @@ class Settings(BaseSettings):
 
     # Worker batching: one Redis round trip per batch.
     batch_max_events: int = Field(1000, ge=1)
-    batch_within_seconds: float = Field(0.2, gt=0)
+    batch_within_seconds: float = Field(
+        0.1, gt=0, description="Longest an agent waits to gather a batch (freshness against Redis work per event)"
+    )
     redis_retry_max_seconds: float = Field(5.0, gt=0)
     fast_consumer: bool = Field(
         True, description="Faust consumer without the per-message race (processors/fast_consumer.py); off = Faust's own"

@@ -212,28 +212,39 @@ def _raw(message: Any) -> RawMessage:
     )
 
 
+# Runs an agent takes at once: a fetch brings one per partition. Under load a run is up to
+# batch_max_events long, so this bounds a batch; under light load the window does.
+RUNS_PER_BATCH = 16
+
+
 def _make_batch_agent(pipeline: Pipeline, stream_name: str) -> Any:
     """The agent for a topic the consumer delivers as :class:`MessageBatch` runs.
 
-    A run is already a batch: it is processed as it comes, without the buffering
-    window of :func:`_make_agent`. Its messages are acked once stored (the stream acks
-    the run itself); a value that is not a run (``agent.test_context()``) is one message.
+    Runs are still gathered for up to ``batch_within_seconds``: one event per message
+    at 5k events/s, a partition's run is ~30 events, and storing each on its own costs
+    more per event in Redis and in round trips than the worker has to spare (freshness
+    p99 3.5 s instead of 1.1-1.3 s on the benchmark). A run's messages are acked once
+    stored (the stream acks the run itself); a value that is not a run
+    (``agent.test_context()``) is one message.
     """
     app = pipeline.app
+    settings = pipeline.settings
 
     async def agent(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            carrier = event.message
-            messages = carrier.messages if is_batch(carrier) else (carrier,)
+        async for events in stream.take_events(RUNS_PER_BATCH, within=settings.batch_within_seconds):
+            carriers = [e.message for e in events]
+            messages = [m for c in carriers for m in (c.messages if is_batch(c) else (c,))]
             try:
                 await pipeline.processor.process(stream_name, [_raw(m) for m in messages])
             except BaseException:
-                carrier.acked = True  # never recorded as done: the gap stops commits, see _make_agent
+                for carrier in carriers:
+                    carrier.acked = True  # never recorded as done: the gap stops commits, see _make_agent
                 raise
-            if is_batch(carrier):
-                ack = app.consumer.ack
-                for message in messages:
-                    ack(message)
+            ack = app.consumer.ack
+            for carrier in carriers:
+                if is_batch(carrier):
+                    for message in carrier.messages:
+                        ack(message)
 
     agent.__name__ = f"{stream_name}_agent"
     agent.__qualname__ = agent.__name__
