@@ -47,10 +47,13 @@ class Demo:
         try:
             for child in psutil.Process(self.proc.pid).children(recursive=True):
                 try:
-                    # the latest: a child seen between fork and exec still shows our cmdline
-                    self.descendants[child.pid] = " ".join(child.cmdline())[:120]
+                    # the latest non-empty one: a child seen between fork and exec still
+                    # shows our cmdline, and an exiting (zombie) child shows none
+                    cmdline = " ".join(child.cmdline())[:120]
                 except psutil.Error:
-                    pass
+                    continue
+                if cmdline or child.pid not in self.descendants:
+                    self.descendants[child.pid] = cmdline
         except psutil.NoSuchProcess:
             pass
 
