@@ -139,7 +139,8 @@ class Run:
 
     def spec(self, layout: Layout, **extra: Any) -> dict[str, Any]:
         return {"bootstrap": self.ctx.bootstrap, "topics": list(layout.topics.values()), "expected": self.workload.total,  # type: ignore[union-attr]
-                "partitions": self.args.partitions, "group": self.ctx.new_id("g"), "timeout": self.args.timeout, **extra}
+                "partitions": self.args.partitions, "group": self.ctx.new_id("g"), "timeout": self.args.timeout,
+                "workdir": str(self.ctx.workdir), **extra}
 
     # ------------------------------------------------------------------- steps
 

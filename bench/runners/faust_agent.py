@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from bench.runners import Meter, emit, spec_from_argv
@@ -29,6 +31,8 @@ def build(spec: dict[str, Any]) -> Any:
         broker_heartbeat_interval=1.0,
         broker_commit_interval=1.0,
         producer_acks=1,
+        # not "<group>-data" in whatever directory the harness was started from
+        datadir=str(Path(spec.get("workdir") or tempfile.gettempdir()) / f"faust-{spec['group']}"),
     )
     options.update(spec.get("faust_options", {}))
     app = faust.App(spec["group"], **options)

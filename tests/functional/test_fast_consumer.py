@@ -272,6 +272,7 @@ WORKER = textwrap.dedent(
     name = spec["name"]
     app = faust.App(
         spec["group"], broker=spec["broker"], store="memory://", topic_disable_leader=True, web_enabled=False,
+        datadir=spec["datadir"],
         consumer_auto_offset_reset="earliest", broker_session_timeout=6.0, broker_heartbeat_interval=0.5,
         broker_commit_interval=0.5, topic_partitions=4,
         stream_buffer_maxsize=32,  # small, with a slow agent: callbacks block on a full buffer
@@ -357,7 +358,7 @@ def test_two_workers_rebalance_mid_stream_without_losing_or_sticking(
 
     def start(name: str) -> ManagedProcess:
         spec = {"name": name, "group": group, "broker": broker_service.url, "topic": topic, "redis": redis_service.url,
-                "prefix": prefix}
+                "prefix": prefix, "datadir": str(tmp_path / f"{name}-data")}
         args = [sys.executable, str(script)]
         return procs.add(ManagedProcess(name, args, tmp_path / f"{name}.log", {**env, "FAST_CONSUMER_TEST_SPEC": json.dumps(spec)}))
 
