@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -29,6 +30,19 @@ def require_binary(name: str) -> str:
         pytest.fail(f"CI must run every test: {message}")
     pytest.skip(message)
     raise AssertionError  # unreachable
+
+
+def self_signed_cert(folder: Path) -> tuple[Path, Path]:
+    """(certificate, key) for 127.0.0.1, valid a day, made with ``openssl`` (EC: fast)."""
+    openssl = require_binary("openssl")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=30,
+    )
+    return cert, key
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import http.client
 import ssl
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +17,7 @@ import pytest
 
 from cxpulse.settings import load_settings
 from cxpulse.stack import LocalStack
-from tests.conftest import require_binary
+from tests.conftest import self_signed_cert
 from tests.integration.support import processed, publish, wait_for
 
 pytestmark = pytest.mark.integration
@@ -29,15 +28,7 @@ API_PASSWORD = "api-S3cret-pw"
 
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    openssl = require_binary("openssl")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )
-    return cert, key
+    return self_signed_cert(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture(scope="module")

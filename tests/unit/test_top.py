@@ -8,7 +8,6 @@ import copy
 import io
 import json
 import ssl
-import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,7 +20,7 @@ from cxpulse.procs import free_port
 from cxpulse.settings import Settings
 from cxpulse.terminal import TABLE_WIDTH, table_console
 from cxpulse.top import Access, access_from, access_from_args, add_access_arguments, render, run_top
-from tests.conftest import require_binary
+from tests.conftest import self_signed_cert
 
 NOW = 1_800_000_000.0
 CALL_FIELDS = ("offered", "answered", "answered_within_sl", "abandoned", "short_abandoned", "handled")
@@ -219,17 +218,7 @@ def secured() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1, made like tests/integration/test_security.py's (EC: faster)."""
-    openssl = require_binary("openssl")
-    folder = tmp_path_factory.mktemp("tls")
-    crt, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(crt)],
-        check=True, capture_output=True, timeout=30,
-    )
-    return crt, key
+    return self_signed_cert(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
