@@ -181,14 +181,15 @@ def create_app(
     # this consumer does so only for a message that has to wait, and lets the fetch
     # wait be set (Faust hard-codes 1.5 s; Tansu holds fetches that long; docs/performance.md).
     sources = settings.topics.sources()
+    # and Faust's per-message delivery runs once per fetched run of a partition
+    batch_topics = frozenset(sources.values()) if settings.message_batches else frozenset()
     batched = install_fast_consumer(
         app,
         enabled=settings.fast_consumer,
         fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
-        # and Faust's per-message delivery runs once per fetched run of a partition
-        batch_topics=frozenset(sources.values()) if settings.message_batches else frozenset(),
+        batch_topics=batch_topics,
         batch_max_messages=settings.batch_max_events,
-    ) and settings.message_batches
+    ) and bool(batch_topics)
     pipeline = Pipeline(app, settings, dead_letters, followups)
     app.cxpulse = pipeline  # type: ignore[attr-defined]
 

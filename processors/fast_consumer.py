@@ -255,7 +255,7 @@ class FastDrainConsumer(aiokafka_driver.Consumer):
     @property
     def batch_topics(self) -> frozenset[str]:
         """Topics delivered as :class:`MessageBatch` runs (``FastTransport.batch_topics``)."""
-        return getattr(self.transport, "batch_topics", frozenset())
+        return cast(FastTransport, self.transport).batch_topics
 
     async def _add_batch_gaps(self, tp: Any, r_offset: int | None, batch: MessageBatch) -> None:
         """Offsets nobody will ack: before the run (as upstream does for a message) and inside it."""
@@ -291,24 +291,31 @@ class FastDrainConsumer(aiokafka_driver.Consumer):
                 self.log.warning(f"exception performing seek when flow not active {ex}")
             return
         to_message = self._to_message
-        size = max(1, int(getattr(self.transport, "batch_max_messages", 1000)))
+        size = cast(FastTransport, self.transport).batch_max_messages
+
+        def current() -> bool:
+            return self.flow_active and self.app.consumer_generation_id == generation_id
+
+        def active(tp: Any) -> bool:
+            return active_partitions is None or tp in active_partitions or tp in self._buffered_partitions
+
         plain = {}
         for tp, tp_records in records.items():
             if tp.topic not in batch_topics:
                 plain[tp] = tp_records
                 continue
-            if not self.flow_active or self.app.consumer_generation_id != generation_id:
+            if not current():
                 return
-            if not (active_partitions is None or tp in active_partitions or tp in self._buffered_partitions):
+            if not active(tp):
                 continue
             self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
             messages = [to_message(tp, record) for record in tp_records]
             for start in range(0, len(messages), size):
                 yield tp, MessageBatch.of(tp, messages[start : start + size], generation_id)
         for tp, record in self.scheduler.iterate(plain) if plain else ():
-            if not self.flow_active or self.app.consumer_generation_id != generation_id:
+            if not current():
                 return
-            if active_partitions is None or tp in active_partitions or tp in self._buffered_partitions:
+            if active(tp):
                 self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
                 yield tp, to_message(tp, record)
 

@@ -22,21 +22,23 @@ every agent subscribed to such a topic must accept :class:`MessageBatch` values.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
 
 class MessageBatch(ConsumerMessage):
-    """A carrier: ``messages`` in offset order; its own offset is the last one's.
-
-    ``value`` is the list as well, so a ``RawSchema`` topic hands the list to the
-    agent unchanged. ``first_offset`` lets the drain loop detect a gap before the run.
+    """A carrier: its ``value`` is the run's messages in offset order (so a ``RawSchema``
+    topic hands the list to the agent unchanged); its own offset is the last one's.
+    ``first_offset`` lets the drain loop detect a gap before the run.
     """
 
-    messages: Sequence[ConsumerMessage]
     first_offset: int
+
+    @property
+    def messages(self) -> Sequence[ConsumerMessage]:
+        return cast(Sequence[ConsumerMessage], self.value)
 
     @classmethod
     def of(cls, tp: TP, messages: Sequence[ConsumerMessage], generation_id: int | None) -> "MessageBatch":
@@ -56,7 +58,6 @@ class MessageBatch(ConsumerMessage):
             tp,
             generation_id=generation_id,
         )
-        batch.messages = messages
         batch.first_offset = messages[0].offset
         return batch
 
