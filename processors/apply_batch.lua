@@ -4,20 +4,27 @@
 -- ARGV[1] is JSON:
 --   now      worker clock, epoch seconds
 --   health   key of the pipeline-health hash
---   u        updates: {d=dedupe key, f=fingerprint, src="topic:partition:offset",
---                      rk=rejected-marker key, t=topic, x=dedupe expire-at,
---                      s=segment, sk=segments-set key, ts=event time,
---                      c={field=amount}, b={{key, expire_at}, ...}, o={op, ...},
---                      optional: ag=agent, ab=agent bucket targets, ask=agent segments key,
---                      at={contact key, fill queue?, fill agent?}}
---   r        rejections already dead-lettered: {k=marker key, t=topic, reason=...}
---                      optional: lc={lifecycle key, step, event time, ttl}
+--   seen     prefix of the dedupe keys (+ event id)
+--   rejected prefix of the rejected-marker keys (+ source)
+--   shared   values many updates share, referred to by 0-based position: bucket
+--            target lists {{key, expire_at}, ...}, topics, segment-set keys
+--   u        updates: {e=event id, f=fingerprint, src="topic:partition:offset[#index]",
+--                      t=topic (shared), x=dedupe expire-at, s=segment,
+--                      sk=segments-set key (shared), ts=event time,
+--                      c={field=amount}, b=bucket targets (shared),
+--                      optional: o={op, ...}, ag=agent, ab=agent bucket targets (shared),
+--                      ask=agent segments key (shared), at={contact key, fill queue?, fill agent?},
+--                      lc={lifecycle key, step, event time, ttl}}
+--   r        rejections already dead-lettered: {src=source, t=topic (shared), reason=...}
 -- Returns one status per update (0 new, 1 duplicate, 2 conflict, 3 replay,
 -- 4 out of order), then one per rejection (0 counted now, 1 counted before).
 
 local batch = cjson.decode(ARGV[1])
 local now = tonumber(batch.now)
 local health = batch.health
+local shared = batch.shared
+local seen_prefix, rejected_prefix = batch.seen, batch.rejected
+local NO_OPS = {}
 local MARKER_TTL = 7 * 86400
 local out = {}
 
@@ -26,6 +33,16 @@ local out = {}
 -- of HINCRBYFLOAT calls into a few hundred. Nothing in the script reads a counter
 -- back, except bump_live's EXISTS, which also looks at what is pending.
 local pending, pending_ttl, pending_max = {}, {}, {}
+-- members to add to each segment set, added once per set at the end
+local pending_members = {}
+local function add_member(key, member)
+  local members = pending_members[key]
+  if not members then
+    members = {}
+    pending_members[key] = members
+  end
+  members[member] = true
+end
 
 local function bump(key, field, amount)
   local fields = pending[key]
@@ -155,14 +172,14 @@ end
 local TOLERANCE = 1.0
 local function lifecycle_fits(lc)
   local key, step, ts, ttl = lc[1], lc[2], lc[3], lc[4]
-  local queued = tonumber(redis.call('HGET', key, 'queued') or '')
-  local ended = tonumber(redis.call('HGET', key, 'answered') or '') or tonumber(redis.call('HGET', key, 'abandoned') or '')
+  local known = redis.call('HMGET', key, 'queued', 'answered', 'abandoned')
+  local queued, answered = tonumber(known[1] or ''), tonumber(known[2] or '')
+  local ended = answered or tonumber(known[3] or '')
   if step == 'queued' then
     if ended and ended < ts - TOLERANCE then return false end
   elseif step == 'answered' or step == 'abandoned' then
     if queued and ts < queued - TOLERANCE then return false end
   elseif step == 'completed' then
-    local answered = tonumber(redis.call('HGET', key, 'answered') or '')
     if not answered or ts < answered - TOLERANCE then return false end
   end
   redis.call('HSET', key, step, ts)
@@ -170,32 +187,34 @@ local function lifecycle_fits(lc)
   return true
 end
 
-for i, u in ipairs(batch.u) do
-  local stored = redis.call('GET', u.d)
+for _, u in ipairs(batch.u) do
+  local topic = shared[u.t + 1]
+  local dedupe = seen_prefix .. u.e
+  local stored = redis.call('GET', dedupe)
   if not stored and u.lc and not lifecycle_fits(u.lc) then
     out[#out + 1] = 4
-    if redis.call('SET', u.rk, 'out_of_order', 'NX', 'EX', MARKER_TTL) then
-      bump(health, u.t .. '|rejected|out_of_order', 1)
+    if redis.call('SET', rejected_prefix .. u.src, 'out_of_order', 'NX', 'EX', MARKER_TTL) then
+      bump(health, topic .. '|rejected|out_of_order', 1)
     end
   elseif stored then
     local sep = string.find(stored, '|', 1, true)
     local fp, src = string.sub(stored, 1, sep - 1), string.sub(stored, sep + 1)
     if src == u.src then
       out[#out + 1] = 3
-      bump(health, u.t .. '|replayed', 1)
+      bump(health, topic .. '|replayed', 1)
     elseif fp == u.f then
       out[#out + 1] = 1
-      if redis.call('SET', u.rk, 'dup', 'NX', 'EX', MARKER_TTL) then
-        bump(health, u.t .. '|duplicate', 1)
+      if redis.call('SET', rejected_prefix .. u.src, 'dup', 'NX', 'EX', MARKER_TTL) then
+        bump(health, topic .. '|duplicate', 1)
       end
     else
       out[#out + 1] = 2
-      if redis.call('SET', u.rk, 'conflict', 'NX', 'EX', MARKER_TTL) then
-        bump(health, u.t .. '|rejected|conflict', 1)
+      if redis.call('SET', rejected_prefix .. u.src, 'conflict', 'NX', 'EX', MARKER_TTL) then
+        bump(health, topic .. '|rejected|conflict', 1)
       end
     end
   else
-    redis.call('SET', u.d, u.f .. '|' .. u.src, 'EXAT', u.x)
+    redis.call('SET', dedupe, u.f .. '|' .. u.src, 'EXAT', u.x)
     local seg, agent = u.s, u.ag
     if u.at then
       local known = redis.call('GET', u.at[1])
@@ -207,34 +226,49 @@ for i, u in ipairs(batch.u) do
         if u.at[3] and kagent ~= '' then agent = kagent end
       end
     end
+    -- ops find the event's bucket targets here
+    u.b = shared[u.b + 1]
     add_counts(u.b, seg, u.c)
-    redis.call('SADD', u.sk, seg)
+    add_member(shared[u.sk + 1], seg)
     if agent and agent ~= cjson.null then
-      add_counts(u.ab, agent, u.c)
-      redis.call('SADD', u.ask, agent)
+      add_counts(shared[u.ab + 1], agent, u.c)
+      add_member(shared[u.ask + 1], agent)
     end
-    for _, op in ipairs(u.o) do run_op(op, seg, u) end
-    bump(health, u.t .. '|processed', 1)
-    max_field(u.t .. '|last_event_ts', u.ts)
+    for _, op in ipairs(u.o or NO_OPS) do run_op(op, seg, u) end
+    bump(health, topic .. '|processed', 1)
+    max_field(topic .. '|last_event_ts', u.ts)
     out[#out + 1] = 0
   end
-  max_field(u.t .. '|last_processed_ts', now)
+  max_field(topic .. '|last_processed_ts', now)
 end
 
 for _, r in ipairs(batch.r) do
-  if redis.call('SET', r.k, r.reason, 'NX', 'EX', MARKER_TTL) then
-    bump(health, r.t .. '|rejected|' .. r.reason, 1)
+  local topic = shared[r.t + 1]
+  if redis.call('SET', rejected_prefix .. r.src, r.reason, 'NX', 'EX', MARKER_TTL) then
+    bump(health, topic .. '|rejected|' .. r.reason, 1)
     out[#out + 1] = 0
   else
     out[#out + 1] = 1
   end
-  max_field(r.t .. '|last_processed_ts', now)
+  max_field(topic .. '|last_processed_ts', now)
 end
 
 for key, fields in pairs(pending) do
   for field, amount in pairs(fields) do
     redis.call('HINCRBYFLOAT', key, field, amount)
   end
+end
+for key, members in pairs(pending_members) do
+  local list = {}
+  for member in pairs(members) do
+    list[#list + 1] = member
+    -- unpack() has a stack limit: add in slices
+    if #list == 1000 then
+      redis.call('SADD', key, unpack(list))
+      list = {}
+    end
+  end
+  if #list > 0 then redis.call('SADD', key, unpack(list)) end
 end
 for key, at in pairs(pending_ttl) do
   redis.call('EXPIREAT', key, at)

@@ -29,7 +29,11 @@ def seen(app: str, event_id: str) -> str:
 
 def rejected(app: str, topic: str, partition: int, offset: int) -> str:
     """Marks a dead-lettered offset so a replay does not count it twice."""
-    return f"{app}:rejected:{topic}:{partition}:{offset}"
+    return f"{rejected_prefix(app)}{topic}:{partition}:{offset}"
+
+
+def rejected_prefix(app: str) -> str:
+    return f"{app}:rejected:"
 
 
 def waiting(app: str, segment: str) -> str:

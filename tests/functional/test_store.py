@@ -176,3 +176,16 @@ async def test_impossible_lifecycles_are_rejected_and_counted_once(store: Window
     t = await totals(store)
     assert t["offered"] == 3 and t["answered"] == 1 and t["abandoned"] == 1 and t.get("handled", 0) == 0
     assert (await store.health())["cx.calls|rejected|out_of_order"] == 3  # not 6: a replay is not a new rejection
+
+
+async def test_a_batch_with_more_segments_than_one_sadd_takes(store: WindowStore, settings: Settings) -> None:
+    """The script adds a batch's segments to their set at the end, in slices (Lua's
+    unpack() has a stack limit): every one of 2,500 queues must be there, once."""
+    queues = [f"q{i:04d}" for i in range(2500)]
+    batch = [(fold(settings, "calls", call(f"seg-{q}", "call.queued", 5, call_id=f"c-{q}", queue=q)), src(i))
+             for i, q in enumerate(queues)]
+    batch += [(fold(settings, "calls", call("seg-again", "call.queued", 5, call_id="c-again", queue=queues[0])), src(9999))]
+    assert set(await store.apply(NOW, batch)) == {STATUS_NEW}
+    readout = await store.read("calls", [])
+    assert readout.segments == sorted(f"{q}|voice" for q in queues)
+    assert readout.totals[f"{queues[0]}|voice"]["offered"] == 2
