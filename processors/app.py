@@ -239,11 +239,10 @@ def _make_batch_agent(pipeline: Pipeline, stream_name: str) -> Any:
                 for carrier in carriers:
                     carrier.acked = True  # never recorded as done: the gap stops commits, see _make_agent
                 raise
-            ack = app.consumer.ack
+            consumer = app.consumer
             for carrier in carriers:
                 if is_batch(carrier):
-                    for message in carrier.messages:
-                        ack(message)
+                    consumer.ack_run(carrier)
 
     agent.__name__ = f"{stream_name}_agent"
     agent.__qualname__ = agent.__name__

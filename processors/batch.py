@@ -146,9 +146,10 @@ class BatchProcessor:
             elif len(msg.value or b"") > limit:
                 yield msg, Rejection("oversized", f"envelope of {len(msg.value or b'')} bytes > limit {limit}")
             else:
+                topic, partition, offset = msg.source.topic, msg.source.partition, msg.source.offset
                 for index, obj in enumerate(events):
                     # its own bytes are only needed for a dead-letter record: made then
-                    yield RawMessage(None, replace(msg.source, index=index), msg.key), obj
+                    yield RawMessage(None, Source(topic, partition, offset, index), msg.key), obj
 
     def _check(self, msg: RawMessage, stream: str, now_dt: datetime, unpacked: Any = _PLAIN) -> BaseModel | Rejection:
         s = self.settings

@@ -51,10 +51,12 @@ from typing import Any, AsyncIterator, Awaitable, Coroutine, Generator, cast
 
 import faust
 from faust.transport.consumer import CONSUMER_FETCHING
+from faust.types.tuples import ack_lock
 from faust.transport.producer import ProducerBuffer
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import AppT
 from mode import Service
+from mode.utils.futures import notify
 
 from processors.message_batch import MessageBatch, is_batch
 
@@ -256,6 +258,43 @@ class FastDrainConsumer(aiokafka_driver.Consumer):
     def batch_topics(self) -> frozenset[str]:
         """Topics delivered as :class:`MessageBatch` runs (``FastTransport.batch_topics``)."""
         return cast(FastTransport, self.transport).batch_topics
+
+    def ack_run(self, batch: MessageBatch) -> int:
+        """``Consumer.ack`` for every message of a stored run, with what is per run done once.
+
+        Upstream's ``ack`` takes the lock, looks up the topic's acking flag, the
+        partition's committed offset and its acked list, and wakes anyone waiting for
+        acks, once per message: 7 % of the worker's CPU at 5k events/s one event per
+        message. The bookkeeping per message is the same as upstream's (its ``acked``
+        flag, the acked index and list, the count); the tests compare both.
+        Returns how many messages were newly recorded as acked.
+        """
+        messages = batch.messages
+        if not messages:
+            return 0
+        with ack_lock:
+            if not self.app.topics.acks_enabled_for(batch.topic):
+                for message in messages:
+                    message.acked = True
+                return 0
+            tp = batch.tp
+            committed = self._committed_offset[tp]
+            acked_index, acked_for_tp = self._acked_index[tp], self._acked[tp]
+            unacked = self._unacked_messages
+            recorded = 0
+            for message in messages:
+                if message.acked:
+                    continue
+                message.acked = True
+                offset = message.offset
+                if (committed is None or offset >= committed) and offset not in acked_index:
+                    unacked.discard(message)
+                    acked_index.add(offset)
+                    acked_for_tp.append(offset)
+                    recorded += 1
+            self._n_acked += recorded
+            notify(self._waiting_for_ack)
+            return recorded
 
     async def _add_batch_gaps(self, tp: Any, r_offset: int | None, batch: MessageBatch) -> None:
         """Offsets nobody will ack: before the run (as upstream does for a message) and inside it."""

@@ -18,6 +18,8 @@ Durations are kept two ways by the worker, both plain counters:
 
 from __future__ import annotations
 
+import bisect
+import functools
 import numbers
 from typing import Literal, Mapping, Sequence
 
@@ -100,7 +102,17 @@ TICKET_KPIS: dict[str, dict[str, str]] = {
 
 
 def _boundaries(boundaries: Sequence[float]) -> tuple[float, ...]:
-    """Bucket bounds are finite, positive and strictly increasing; at least one."""
+    """Bucket bounds are finite, positive and strictly increasing; at least one.
+
+    The worker asks once per ticket event with the same module-level tuples: those
+    are checked once (a list is checked on every call)."""
+    if isinstance(boundaries, tuple):
+        return _checked_boundaries(boundaries)
+    return _checked_boundaries.__wrapped__(boundaries)
+
+
+@functools.lru_cache(maxsize=64)
+def _checked_boundaries(boundaries: Sequence[float]) -> tuple[float, ...]:
     values = tuple(_check("boundary", bound) for bound in boundaries)
     if not values:
         raise ValueError("a histogram needs at least one finite boundary")
@@ -117,12 +129,7 @@ def histogram_index(seconds: float, boundaries: Sequence[float]) -> int:
     the +Inf bucket. The worker adds 1 to the field ``ttr_b{index}`` (non-cumulative),
     so buckets of different windows, queues and channels sum exactly.
     """
-    seconds = _check("seconds", seconds)
-    bounds = _boundaries(boundaries)
-    for index, bound in enumerate(bounds):
-        if seconds <= bound:
-            return index
-    return len(bounds)
+    return bisect.bisect_left(_boundaries(boundaries), _check("seconds", seconds))
 
 
 def quantile(q: float, counts: Sequence[float], boundaries: Sequence[float]) -> float | None:

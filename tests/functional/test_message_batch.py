@@ -118,8 +118,7 @@ def _run(consumer: FastDrainConsumer, tp: Any, offsets: list[int]) -> MessageBat
 
 def _ack_all(consumer: FastDrainConsumer, batch: MessageBatch) -> None:
     """What the worker's agent and the stream do once a run is stored."""
-    for message in batch.messages:
-        consumer.ack(message)
+    consumer.ack_run(batch)
     consumer.ack(batch)
 
 
@@ -156,3 +155,40 @@ async def test_a_run_already_read_is_dropped_like_a_message_already_read() -> No
     stale, fresh = _run(consumer, tp, [4, 5]), _run(consumer, tp, [11, 12])
     delivered = await _drain(consumer, [stale, fresh], tp, expect=1)
     assert delivered == [fresh]
+
+
+async def test_ack_run_keeps_the_same_books_as_acking_each_message() -> None:
+    """ack_run is Consumer.ack once per run for what is per run: after the same runs,
+    committed offset and partly acked state, both consumers must agree on everything
+    the commit and a rebalance read (acked flags, acked list and index, the count)."""
+    books = []
+    for bulk in (False, True):
+        consumer, _ = _consumer()
+        tp = consumer._new_topicpartition("runs", 0)
+        consumer._committed_offset[tp] = 3
+        runs = [_run(consumer, tp, [0, 1, 2]), _run(consumer, tp, [3, 4, 6]), _run(consumer, tp, [7, 8])]
+        runs[1].messages[1].acked = True  # already acked (e.g. by a replayed run): not counted again
+        consumer._acked_index[tp].add(8)  # an offset already recorded
+        consumer._acked[tp].append(8)
+        recorded = []
+        for run in runs:
+            if bulk:
+                recorded.append(consumer.ack_run(run))
+            else:
+                recorded.append(sum(consumer.ack(m) for m in run.messages))
+        books.append(
+            (
+                recorded,
+                [m.acked for run in runs for m in run.messages],
+                list(consumer._acked[tp]),
+                sorted(consumer._acked_index[tp]),
+                consumer._n_acked,
+            )
+        )
+    assert books[0] == books[1]
+    assert books[1][0] == [0, 2, 1]  # below the committed offset, already acked, already recorded
+    consumer, _ = _consumer()
+    tp = consumer._new_topicpartition("runs", 0)
+    app_topics_off = _run(consumer, tp, [0])
+    consumer.app.topics._acking_topics.discard("runs")
+    assert consumer.ack_run(app_topics_off) == 0 and app_topics_off.messages[0].acked

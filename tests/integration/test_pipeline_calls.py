@@ -7,6 +7,7 @@ fold, a lost event or a double count fails the test.
 from __future__ import annotations
 
 import base64
+import re
 import subprocess
 import time
 from datetime import datetime, timedelta, timezone
@@ -136,6 +137,9 @@ def test_known_call_events_give_exact_kpis(stack: LocalStack) -> None:
     assert topic["duplicate"] == 1
     assert topic["rejected"] == {"missing_field": 1, "malformed_json": 1}
     assert snapshot["pipeline"]["workers_alive"] == 1
+    # the worker froze its start-up heap out of the collector's scans (processors/gc_tuning.py)
+    worker = next(p for p in stack.procs.procs if p.name.startswith("worker"))
+    assert re.search(r"gc: \d+ start-up objects frozen", worker.log_path.read_text(errors="replace"))
 
     # /metrics carries the same figures
     fetched_from = time.time()
