@@ -287,6 +287,10 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
     code, _output = ctx.finish(producer, 60)
     timeline = json.loads(spec_path.with_suffix(".timeline.json").read_text())
     latencies: list[float] = []
+    # where a lag comes from: one topic, or a moment (10 s slices of the send time)
+    by_topic: dict[str, list[float]] = {}
+    by_slice: dict[int, list[float]] = {}
+    start = timeline[0][0] if timeline else 0.0
     unseen = 0
     last = {t: 0 for t in totals}
     cursor = {t: 0 for t in totals}  # scrapes are in time order and counts only grow
@@ -300,7 +304,10 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
         if i == len(scrapes):
             unseen += n
             continue
-        latencies.extend([scrapes[i][0] - sent_at] * n)
+        latency = scrapes[i][0] - sent_at
+        latencies.extend([latency] * n)
+        by_topic.setdefault(topic, []).extend([latency] * n)
+        by_slice.setdefault(int((sent_at - start) // 10), []).extend([latency] * n)
     if not latencies:
         raise RuntimeError("no published event became visible in /metrics")
     published = timeline[-1][0] - timeline[0][0] if len(timeline) > 1 else 0.0
@@ -321,6 +328,8 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
         "batch_within_s": stack.settings.batch_within_seconds,
         "producer_exit": code,
         "envelope": envelope,
+        "p99_by_topic_s": {t: percentile(v, 99) for t, v in sorted(by_topic.items())},
+        "p99_by_10s_of_sending_s": [percentile(by_slice[k], 99) for k in sorted(by_slice)],
     }
 
 
