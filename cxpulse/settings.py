@@ -186,6 +186,12 @@ class Settings(BaseSettings):
     batch_within_seconds: float = Field(
         0.1, gt=0, description="Longest an agent waits to gather a batch (freshness against Redis work per event)"
     )
+    batch_max_runs: int = Field(
+        256,
+        ge=1,
+        description="With message_batches: most fetched runs an agent takes per batch; "
+        "it takes what came within batch_within_seconds, up to this",
+    )
     redis_retry_max_seconds: float = Field(5.0, gt=0)
     fast_consumer: bool = Field(
         True, description="Faust consumer without the per-message race (processors/fast_consumer.py); off = Faust's own"

@@ -216,21 +216,21 @@ def _raw(message: Any) -> RawMessage:
 def _make_batch_agent(pipeline: Pipeline, stream_name: str) -> Any:
     """The agent for a topic the consumer delivers as :class:`MessageBatch` runs.
 
-    A fetch brings one run per partition, so the agent takes as many runs as the topic
-    has partitions, or what came within ``batch_within_seconds``. One event per message
-    at 5k events/s a run is ~30 events, and storing each on its own costs more per
-    event in Redis and in round trips than the worker has to spare: in the harness,
-    one run at a time queued for 13.7 s (p50) where this keeps up better (6.1 s), and
-    the envelope run's freshness p99 went 5.4 s -> 1.3 s. Waiting for more runs than a
-    fetch brings (16) made the tail worse (p99 16 s). A run's messages are acked once
-    stored (the stream acks the run itself); a value that is not a run
-    (``agent.test_context()``) is one message.
+    The agent takes the runs that came within ``batch_within_seconds`` (up to
+    ``batch_max_runs``), so a batch grows when the agent falls behind. Taking as many
+    runs as the topic has partitions (one fetch's worth) bounded a batch by the number
+    of runs, not events: a small topic's runs are a few events each, and its agent,
+    which also waits for the follow-up topic's acks per batch, fell further behind
+    every second (surveys p99 19.6 s at 5k events/s one event per message; with 256
+    runs, 1.5 s; docs/performance.md). A run's messages are acked once stored
+    (``FastDrainConsumer.ack_run``; the stream acks the run itself); a value that is not
+    a run (``agent.test_context()``) is one message.
     """
     app = pipeline.app
     settings = pipeline.settings
 
     async def agent(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(settings.topics.partitions, within=settings.batch_within_seconds):
+        async for events in stream.take_events(settings.batch_max_runs, within=settings.batch_within_seconds):
             carriers = [e.message for e in events]
             messages = [m for c in carriers for m in (c.messages if is_batch(c) else (c,))]
             try:
