@@ -18,13 +18,13 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 
 from cxpulse.settings import Settings, redis_url_of
 from exporters.collector import SnapshotCollector
+from exporters.exposition import generate
 from exporters.snapshot import build_snapshot
 from exporters.snapshot_cache import SnapshotCache
 from exporters.wall import register_wall
@@ -53,9 +53,8 @@ class _ExporterSelf:
 
 
 def render_metrics(snapshot: dict[str, Any]) -> bytes:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(snapshot))
-    return generate_latest(registry)
+    # what generate_latest writes for this collector, in half the time (exporters/exposition.py)
+    return generate(SnapshotCollector(snapshot).collect())
 
 
 def render_json(snapshot: dict[str, Any]) -> bytes:
@@ -71,9 +70,8 @@ async def metrics(request: web.Request) -> web.Response:
     except (RedisError, OSError) as exc:
         log.warning("redis read failed during scrape: %s", exc)
         up = False
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_ExporterSelf(up, cache.last_duration))
-    return web.Response(body=body + generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    own = generate(_ExporterSelf(up, cache.last_duration).collect())
+    return web.Response(body=body + own, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def api_kpis(request: web.Request) -> web.Response:
