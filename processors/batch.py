@@ -23,9 +23,9 @@ import asyncio
 import base64
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterator, NamedTuple, Protocol, Sequence
 
 import orjson
 from pydantic import BaseModel
@@ -45,8 +45,9 @@ SUPPORTS_ENVELOPES = True
 _PLAIN = object()  # marks a message that is one event, still to be decoded from its bytes
 
 
-@dataclass(frozen=True, slots=True)
-class RawMessage:
+class RawMessage(NamedTuple):
+    """One message (or one event of an envelope) as the agent hands it over."""
+
     value: bytes | None
     source: Source
     key: bytes | None = None
@@ -191,20 +192,20 @@ class BatchProcessor:
         updates: list[tuple[Update, Source]] = []
         valid: list[BaseModel] = []
         rejected: list[tuple[RawMessage, Rejection]] = []
-        by_source: dict[Source, tuple[RawMessage, Any]] = {}
+        origins: list[tuple[RawMessage, Any]] = []  # what each update came from, for a conflict's dead letter
 
         def with_bytes(msg: RawMessage, unpacked: Any) -> RawMessage:
             """An envelope's event gets its own bytes back, for its dead-letter record."""
-            return msg if msg.value is not None else replace(msg, value=_encode_loose(unpacked))
+            return msg if msg.value is not None else msg._replace(value=_encode_loose(unpacked))
 
         for msg, unpacked in events:
             checked = self._check(msg, stream, now_dt, unpacked)
-            by_source[msg.source] = (msg, unpacked)
             if isinstance(checked, Rejection):
                 rejected.append((with_bytes(msg, unpacked), checked))
                 continue
             try:
                 updates.append((fold(self.settings, stream, checked), msg.source))
+                origins.append((msg, unpacked))
                 valid.append(checked)
             except ValueError as exc:  # valid JSON, but not foldable under these settings
                 rejected.append((with_bytes(msg, unpacked), Rejection("invalid", str(exc))))
@@ -221,7 +222,7 @@ class BatchProcessor:
             self.clock, updates, marks, max_backoff=self.settings.redis_retry_max_seconds, stopping=self.stopping
         )
         conflicts: list[tuple[RawMessage, Rejection]] = []
-        for (update, source), status in zip(updates, statuses):
+        for (update, _source), origin, status in zip(updates, origins, statuses):
             if status == STATUS_NEW:
                 result.new += 1
             elif status == STATUS_DUPLICATE:
@@ -230,13 +231,13 @@ class BatchProcessor:
                 result.replayed += 1
             elif status == STATUS_CONFLICT:
                 error = f"event_id {update.event_id!r} was already used for an event with different content"
-                conflicts.append((with_bytes(*by_source[source]), Rejection("conflict", error)))
+                conflicts.append((with_bytes(*origin), Rejection("conflict", error)))
             elif status == STATUS_OUT_OF_ORDER:
                 error = (
                     "impossible call lifecycle in event time: answered/abandoned before queued, "
                     "or completed before (or without) an answer"
                 )
-                conflicts.append((with_bytes(*by_source[source]), Rejection("out_of_order", error)))
+                conflicts.append((with_bytes(*origin), Rejection("out_of_order", error)))
         await self._dead_letter(stream, conflicts, now)
         for _, rej in rejected + conflicts:
             result.rejected[rej.reason] = result.rejected.get(rej.reason, 0) + 1

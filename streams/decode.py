@@ -50,6 +50,8 @@ class Rejection:
     error: str
 
 
+# every known event type -> its stream, computed once (checked for every event)
+_STREAM_OF_TYPE: dict[str, str | None] = {t: stream_of(t) for t in EVENT_MODELS}
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {
     stream: TypeAdapter(union) for stream, union in STREAM_EVENT_UNIONS.items()
 }
@@ -122,9 +124,9 @@ def validate_object(obj: Any, stream: str) -> BaseModel | Rejection:
     event_type = obj.get("type")
     if not isinstance(event_type, str) or not event_type:
         return Rejection("missing_type", "field 'type' is missing or not a string")
-    if event_type not in EVENT_MODELS:
+    if event_type not in _STREAM_OF_TYPE:
         return Rejection("unknown_type", f"unknown event type {event_type!r}")
-    if stream_of(event_type) != stream:
+    if _STREAM_OF_TYPE[event_type] != stream:
         return Rejection("wrong_topic", f"{event_type!r} does not belong on the {stream} stream")
     version = obj.get("schema_version", 1)
     if version not in SUPPORTED_SCHEMA_VERSIONS or isinstance(version, bool):

@@ -150,3 +150,30 @@ def test_plain_publishing_is_unchanged_by_default() -> None:
 
     [(topic, value, key, partition)] = asyncio.run(go())
     assert key == b"call-1" and partition is None and unpack(value) is None
+
+
+async def test_a_reused_event_id_is_dead_lettered_as_a_conflict_with_the_bytes_it_came_in(store: WindowStore, app_id: str) -> None:
+    """The conflict is known only after the script ran: its dead letter must still carry
+    the right message's bytes (a plain one, and one event inside an envelope)."""
+    settings = load_settings(app_id=app_id)
+    sink = ListSink()
+    processor = BatchProcessor(settings, store, sink)
+    first = call("x1", "c1")
+    await processor.process("calls", [RawMessage(orjson.dumps(first), Source("cx.calls", 0, 1))])
+    reused_plain = {**first, "call_id": "other"}
+    reused_packed = {**first, "call_id": "another"}
+    [envelope] = pack([call("x2", "c2"), reused_packed], 65536)
+    result = await processor.process(
+        "calls",
+        [
+            RawMessage(orjson.dumps(call("x3", "c3")), Source("cx.calls", 0, 2)),
+            RawMessage(orjson.dumps(reused_plain), Source("cx.calls", 0, 3), b"k3"),
+            RawMessage(envelope, Source("cx.calls", 0, 4)),
+        ],
+    )
+    assert result.new == 2 and result.rejected == {"conflict": 2}
+    records = {(r["source"]["offset"], r["source"].get("index")): r for r in (orjson.loads(v) for _, v in sink.records)}
+    assert set(records) == {(3, None), (4, 1)}
+    assert all(r["reason"] == "conflict" for r in records.values())
+    assert orjson.loads(base64.b64decode(records[(3, None)]["value_base64"])) == reused_plain
+    assert orjson.loads(base64.b64decode(records[(4, 1)]["value_base64"])) == reused_packed
