@@ -27,12 +27,10 @@ def seen(app: str, event_id: str) -> str:
     return f"{app}:seen:{event_id}"
 
 
-def rejected(app: str, topic: str, partition: int, offset: int) -> str:
-    """Marks a dead-lettered offset so a replay does not count it twice."""
-    return f"{rejected_prefix(app)}{topic}:{partition}:{offset}"
-
-
 def rejected_prefix(app: str) -> str:
+    """+ a source (``topic:partition:offset[#index]``): marks a dead-lettered message or
+    envelope event so a replay does not count it twice. The Lua script builds the same
+    name from the same prefix."""
     return f"{app}:rejected:"
 
 

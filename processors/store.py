@@ -46,11 +46,9 @@ class Source(NamedTuple):
 
 
 def rejected_key(app: str, source: Source) -> str:
-    """The rejection marker of one event: per message, or per event of an envelope.
-
-    The script builds the same name as ``keys.rejected_prefix(app) + str(source)``."""
-    key = keys.rejected(app, source.topic, source.partition, source.offset)
-    return key if source.index is None else f"{key}#{source.index}"
+    """The rejection marker of one event: per message, or per event of an envelope
+    (``apply_batch.lua`` builds the same name from the same prefix and source)."""
+    return keys.rejected_prefix(app) + str(source)
 
 
 @dataclass(frozen=True, slots=True)
