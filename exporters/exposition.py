@@ -4,9 +4,9 @@ Why: rendering ``/metrics`` took as long as building the snapshot (~50 ms at 2,0
 series, every snapshot period): ``generate_latest`` re-validates and re-escapes every
 label *name* and metric name of every sample, although an exporter has a few dozen of
 each. This writer memoises those two escapes, and each label set's rendering, and
-otherwise does what the library does, line for line (same escaping of label values and help text, same float format,
-same handling of counters and OpenMetrics-only samples); ``tests/unit/test_exposition.py``
-checks that the bytes are identical.
+otherwise does what the library does, line for line (same escaping of label values
+and help text, same float format, same handling of counters and OpenMetrics-only
+samples); ``tests/unit/test_exposition.py`` checks that the bytes are identical.
 """
 
 from __future__ import annotations
