@@ -6,6 +6,7 @@
 --   health   key of the pipeline-health hash
 --   seen     prefix of the dedupe keys (+ event id)
 --   rejected prefix of the rejected-marker keys (+ source)
+--   versions the bucket-versions hash (bucket_versions.lua, prepended to this script)
 --   shared   values many updates share, referred to by 0-based position: bucket
 --            target lists {{key, expire_at}, ...}, topics, segment-set keys
 --   u        updates: {e=event id, f=fingerprint, src="topic:partition:offset[#index]",
@@ -24,6 +25,7 @@ local now = tonumber(batch.now)
 local health = batch.health
 local shared = batch.shared
 local seen_prefix, rejected_prefix = batch.seen, batch.rejected
+local versions = batch.versions
 local NO_OPS = {}
 local MARKER_TTL = 7 * 86400
 local out = {}
@@ -253,9 +255,14 @@ for _, r in ipairs(batch.r) do
   max_field(topic .. '|last_processed_ts', now)
 end
 
+local stamp = nil
 for key, fields in pairs(pending) do
   for field, amount in pairs(fields) do
     redis.call('HINCRBYFLOAT', key, field, amount)
+  end
+  if key ~= health then
+    stamp = stamp or versions_stamp(versions)
+    stamp_bucket(versions, stamp, key, pending_ttl[key], now)
   end
 end
 for key, members in pairs(pending_members) do

@@ -5,17 +5,19 @@
 --
 -- KEYS: none (one Redis, no cluster). ARGV: open-set key, now, timeout, limit,
 -- bucket key prefix ("app:carts:"), ended-marker prefix, marker ttl,
--- then (resolution, size, ttl) triples.
+-- bucket-versions hash (bucket_versions.lua, prepended), then (resolution, size, ttl) triples.
 
 local open_key, now, timeout, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local prefix, ended_prefix, marker_ttl = ARGV[5], ARGV[6], tonumber(ARGV[7])
+local versions = ARGV[8]
 local resolutions = {}
-for i = 8, #ARGV, 3 do
+for i = 9, #ARGV, 3 do
   resolutions[#resolutions + 1] = {ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])}
 end
 
 local due = redis.call('ZRANGEBYSCORE', open_key, '-inf', now - timeout, 'WITHSCORES', 'LIMIT', 0, limit)
 local counted = 0
+local stamp = nil
 for i = 1, #due, 2 do
   local member, last = due[i], tonumber(due[i + 1])
   if redis.call('ZREM', open_key, member) == 1 then
@@ -29,6 +31,8 @@ for i = 1, #due, 2 do
         local key = prefix .. r[1] .. ':' .. string.format('%d', start)
         redis.call('HINCRBYFLOAT', key, seg .. '|abandoned_timeout', 1)
         redis.call('EXPIREAT', key, start + r[2] + r[3])
+        stamp = stamp or versions_stamp(versions)
+        stamp_bucket(versions, stamp, key, start + r[2] + r[3], now)
       end
       redis.call('HINCRBYFLOAT', prefix .. 'total', seg .. '|abandoned_timeout', 1)
       redis.call('SADD', prefix .. 'segments', seg)

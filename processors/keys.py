@@ -23,6 +23,12 @@ def segments(app: str, stream: str) -> str:
     return f"{app}:{stream}:segments"
 
 
+def bucket_versions(app: str) -> str:
+    """Hash of bucket key -> stamp of its last write (``bucket_versions.lua``); the
+    exporter re-reads only the buckets whose stamp moved. ``:seq`` and ``:expiry`` beside it."""
+    return f"{app}:bucket_versions"
+
+
 def seen(app: str, event_id: str) -> str:
     return f"{app}:seen:{event_id}"
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Iterable, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 import orjson
 import redis.asyncio as aioredis
@@ -68,8 +69,11 @@ class WindowStore:
         self.client = client
         self.app_id = app_id
         scripts = resources.files("processors")
-        self._script = client.register_script(scripts.joinpath("apply_batch.lua").read_text())
-        self._expire_carts = client.register_script(scripts.joinpath("expire_carts.lua").read_text())
+        # both scripts write buckets, so both stamp them (bucket_versions.lua)
+        prelude = scripts.joinpath("bucket_versions.lua").read_text() + "\n"
+        self._script = client.register_script(prelude + scripts.joinpath("apply_batch.lua").read_text())
+        self._expire_carts = client.register_script(prelude + scripts.joinpath("expire_carts.lua").read_text())
+        self._buckets = BucketCache()
 
     def _payload(self, now: float, updates: Sequence[tuple[Update, Source]], rejections: Iterable[RejectionMark]) -> bytes:
         """The script's argument. What many events share (bucket target lists, topics,
@@ -110,6 +114,7 @@ class WindowStore:
                 "health": keys.health(app),
                 "seen": keys.seen(app, ""),
                 "rejected": keys.rejected_prefix(app),
+                "versions": keys.bucket_versions(app),
                 "shared": shared.values,
                 "u": out_updates,
                 "r": marks,
@@ -157,7 +162,7 @@ class WindowStore:
         """Count carts idle past ``timeout`` as abandoned; returns how many this call counted."""
         args: list[Any] = [
             keys.open_carts(self.app_id), now, timeout, limit,
-            f"{self.app_id}:carts:", keys.cart_ended(self.app_id, ""), 7 * 86400,
+            f"{self.app_id}:carts:", keys.cart_ended(self.app_id, ""), 7 * 86400, keys.bucket_versions(self.app_id),
         ]
         for res, size in RESOLUTIONS.items():
             args += [res, size, ttls[res]]
@@ -196,22 +201,37 @@ class WindowStore:
     # ------------------------------------------------------------------ reading
 
     async def read(self, stream: str, buckets: Iterable[Bucket], waiting_segments: bool = False) -> "Readout":
-        """Fetch segments, totals and the given buckets (deduplicated) in one pipeline."""
+        """Segments, totals and the given buckets (deduplicated).
+
+        Two round trips: segments, totals and the buckets' stamps first, then only the
+        buckets whose stamp moved since this store last read them (``bucket_versions.lua``).
+        Stamps are read before contents, so a cached bucket is never older than its stamp.
+        The parsed buckets are shared with the cache: read them, never mutate them.
+        """
         app = self.app_id
         wanted = sorted(set(buckets), key=lambda b: (b.res, b.start))
+        names = [keys.bucket(app, stream, b) for b in wanted]
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.smembers(keys.segments(app, stream))
             pipe.hgetall(keys.totals(app, stream))
-            for b in wanted:
-                pipe.hgetall(keys.bucket(app, stream, b))
+            if names:
+                pipe.hmget(keys.bucket_versions(app), names)
             replies = await pipe.execute()
-        segments = sorted(replies[0])
-        readout = Readout(
-            segments=segments,
+        stamps: list[str | None] = replies[2] if names else []
+        parsed = self._buckets.lookup(names, stamps)
+        stale = [i for i, hit in enumerate(parsed) if hit is None]
+        if stale:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for i in stale:
+                    pipe.hgetall(names[i])
+                raw = await pipe.execute()
+            for i, fields in zip(stale, raw):
+                parsed[i] = self._buckets.store(names[i], stamps[i], _parse(fields))
+        return Readout(
+            segments=sorted(replies[0]),
             totals=_parse(replies[1]),
-            buckets={b: _parse(r) for b, r in zip(wanted, replies[2:])},
+            buckets=dict(zip(wanted, parsed)),  # type: ignore[arg-type]  # none left unset
         )
-        return readout
 
     async def oldest(self, zsets: dict[str, str]) -> dict[str, tuple[int, float | None]]:
         """Per segment, for its sorted set (waiting calls, open tickets): (size, oldest score)."""
@@ -266,6 +286,58 @@ class Readout:
                 for name, value in fields.items():
                     acc[name] = acc.get(name, 0.0) + value
         return out
+
+
+class BucketCache:
+    """Parsed buckets by key, with the stamp they were read at.
+
+    An entry is used only while Redis holds the same stamp for its bucket. A bucket
+    without a stamp is cached only if it was empty (never written, or expired): every
+    write stamps, so content can only appear under a new stamp. One that holds data
+    but no stamp (written before stamps existed) is read every time. Entries no read
+    has asked for in ``keep_seconds`` are dropped, so the cache holds what the windows
+    still cover, not history.
+    """
+
+    def __init__(self, keep_seconds: float = 600.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.keep_seconds = keep_seconds
+        self.clock = clock
+        self.hits = 0
+        self.misses = 0
+        self._entries: dict[str, tuple[str | None, dict[str, dict[str, float]], float]] = {}
+        self._pruned_at = clock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def lookup(self, names: Sequence[str], stamps: Sequence[str | None]) -> list[dict[str, dict[str, float]] | None]:
+        now = self.clock()
+        if now - self._pruned_at > self.keep_seconds / 10:
+            self._prune(now)
+        out: list[dict[str, dict[str, float]] | None] = []
+        for name, stamp in zip(names, stamps):
+            entry = self._entries.get(name)
+            if entry is not None and entry[0] == stamp:
+                self._entries[name] = (stamp, entry[1], now)
+                out.append(entry[1])
+            else:
+                out.append(None)
+        self.misses += out.count(None)
+        self.hits += len(out) - out.count(None)
+        return out
+
+    def store(self, name: str, stamp: str | None, parsed: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        if stamp is None and parsed:
+            self._entries.pop(name, None)
+        else:
+            self._entries[name] = (stamp, parsed, self.clock())
+        return parsed
+
+    def _prune(self, now: float) -> None:
+        self._pruned_at = now
+        old = [name for name, (_s, _p, used) in self._entries.items() if now - used > self.keep_seconds]
+        for name in old:
+            del self._entries[name]
 
 
 class _Interned:
