@@ -266,13 +266,22 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
     ctx.progress(f"  publishing {len(events):,} events at {rate:,.0f}/s ({len(events) / rate:.0f}s), "
                  f"reading /metrics every {scrape_interval * 1000:.0f} ms")
     producer = ctx.spawn("paced-producer", [sys.executable, "-m", "bench.runners.paced_producer", str(spec_path)])
+    cpu = _CpuShares({"worker": stack.worker.pid, "exporter": stack.exporter.pid, "redis": ctx.redis.proc.pid,
+                      "broker": ctx.broker.proc.pid, "producer": producer.pid, "harness": None})
     scrapes: list[tuple[float, dict[str, float]]] = []
+    # the same watermark read straight from Redis: splits the lag into the worker's
+    # (event -> Redis) and the exporter's (Redis -> /metrics)
+    polls: list[tuple[float, dict[str, float]]] = []
+    health_key = keys.health(stack.app_id)
+    base_redis = _processed_in(stack.redis.hgetall(health_key))
     scrape_times: list[float] = []
     totals: dict[str, int] = {}
     for topic, _k, _v in events:
         totals[topic] = totals.get(topic, 0) + 1
     deadline = time.time() + len(events) / rate + 60
     while time.time() < deadline:
+        in_redis = _processed_in(stack.redis.hgetall(health_key))
+        polls.append((time.time(), {t: v - base_redis.get(t, 0.0) for t, v in in_redis.items()}))
         try:
             took, body = _get(stack.url + "/metrics")
         except OSError:
@@ -284,30 +293,12 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
         if all(seen.get(t, 0) >= n for t, n in totals.items()):
             break
         time.sleep(max(0.0, scrape_interval - took))
+    busy = cpu.shares()  # before the producer exits: its CPU cannot be read after
     code, _output = ctx.finish(producer, 60)
     timeline = json.loads(spec_path.with_suffix(".timeline.json").read_text())
-    latencies: list[float] = []
-    # where a lag comes from: one topic, or a moment (10 s slices of the send time)
-    by_topic: dict[str, list[float]] = {}
-    by_slice: dict[int, list[float]] = {}
-    start = timeline[0][0] if timeline else 0.0
-    unseen = 0
-    last = {t: 0 for t in totals}
-    cursor = {t: 0 for t in totals}  # scrapes are in time order and counts only grow
-    for sent_at, topic, cumulative in timeline:
-        n = cumulative - last[topic]
-        last[topic] = cumulative
-        i = cursor[topic]
-        while i < len(scrapes) and (scrapes[i][1].get(topic, 0) < cumulative or scrapes[i][0] < sent_at):
-            i += 1
-        cursor[topic] = i
-        if i == len(scrapes):
-            unseen += n
-            continue
-        latency = scrapes[i][0] - sent_at
-        latencies.extend([latency] * n)
-        by_topic.setdefault(topic, []).extend([latency] * n)
-        by_slice.setdefault(int((sent_at - start) // 10), []).extend([latency] * n)
+    visible = _visibility(timeline, scrapes, totals)
+    in_redis = _visibility(timeline, polls, totals)
+    latencies, by_topic, by_slice, unseen = visible
     if not latencies:
         raise RuntimeError("no published event became visible in /metrics")
     published = timeline[-1][0] - timeline[0][0] if len(timeline) > 1 else 0.0
@@ -330,7 +321,69 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
         "envelope": envelope,
         "p99_by_topic_s": {t: percentile(v, 99) for t, v in sorted(by_topic.items())},
         "p99_by_10s_of_sending_s": [percentile(by_slice[k], 99) for k in sorted(by_slice)],
+        "cpu_cores": busy,
+        "in_redis": {
+            "p50_s": percentile(in_redis[0], 50) if in_redis[0] else None,
+            "p99_s": percentile(in_redis[0], 99) if in_redis[0] else None,
+            "p99_by_10s_of_sending_s": [percentile(in_redis[2][k], 99) for k in sorted(in_redis[2])],
+        },
     }
+
+
+class _CpuShares:
+    """CPU used per process over a span, in cores (CPU-seconds / wall seconds): who the
+    two cores went to. ``None`` stands for this process (the scraper)."""
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.started = time.monotonic()
+        self.cpu0 = {name: sum(p.cpu_times()[:2]) for name, p in self.procs.items()}
+
+    def shares(self) -> dict[str, float | None]:
+        wall = time.monotonic() - self.started
+        out: dict[str, float | None] = {}
+        for name, proc in self.procs.items():
+            try:
+                out[name] = round((sum(proc.cpu_times()[:2]) - self.cpu0[name]) / wall, 3)
+            except psutil.Error:
+                out[name] = None
+        return out
+
+
+def _processed_in(health: dict[str, str]) -> dict[str, float]:
+    """``<topic>|processed`` of the health hash: what ``cx_pipeline_events_processed_total`` serves."""
+    return {field[: -len("|processed")]: float(v) for field, v in health.items() if field.endswith("|processed")}
+
+
+Visibility = tuple[list[float], dict[str, list[float]], dict[int, list[float]], int]
+
+
+def _visibility(timeline: list[list[Any]], reads: list[tuple[float, dict[str, float]]],
+                totals: dict[str, int]) -> Visibility:
+    """Per published slice, the time until the first read whose count per topic covers it:
+    (latencies, by topic, by 10 s of sending, events never seen)."""
+    latencies: list[float] = []
+    by_topic: dict[str, list[float]] = {}
+    by_slice: dict[int, list[float]] = {}
+    start = timeline[0][0] if timeline else 0.0
+    unseen = 0
+    last = {t: 0 for t in totals}
+    cursor = {t: 0 for t in totals}  # reads are in time order and counts only grow
+    for sent_at, topic, cumulative in timeline:
+        n = cumulative - last[topic]
+        last[topic] = cumulative
+        i = cursor[topic]
+        while i < len(reads) and (reads[i][1].get(topic, 0) < cumulative or reads[i][0] < sent_at):
+            i += 1
+        cursor[topic] = i
+        if i == len(reads):
+            unseen += n
+            continue
+        latency = reads[i][0] - sent_at
+        latencies.extend([latency] * n)
+        by_topic.setdefault(topic, []).extend([latency] * n)
+        by_slice.setdefault(int((sent_at - start) // 10), []).extend([latency] * n)
+    return latencies, by_topic, by_slice, unseen
 
 
 # ----------------------------------------------------------------- API latency

@@ -167,6 +167,10 @@ def markdown(result: dict[str, Any]) -> str:
                   f"p99 {_fmt(fresh.get('p99_s'), 's')}, max {_fmt(fresh.get('max_s'), 's')} "
                   f"(scrape every {_fmt(fresh.get('scrape_interval_s'), 's')}, snapshot period {fresh.get('snapshot_cache_s')} s, "
                   f"worker batch window {fresh.get('batch_within_s')} s)."]
+        in_redis = fresh.get("in_redis") or {}
+        if in_redis.get("p99_s") is not None:
+            lines[-1] += (f" Already in Redis (the worker's share): p50 {_fmt(in_redis.get('p50_s'), 's')}, "
+                          f"p99 {_fmt(in_redis.get('p99_s'), 's')}.")
     api = result.get("api_latency")
     if api and api.get("/metrics"):
         seeded = api.get("seeded") or {}

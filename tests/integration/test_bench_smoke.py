@@ -67,6 +67,13 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
     fresh = result["freshness"]
     assert fresh["events"] > 0 and fresh["not_visible"] == 0
     assert 0 < fresh["p50_s"] <= fresh["p99_s"] <= fresh["max_s"]
+    # the worker's share: in Redis no later than in /metrics, which is read from it (give or
+    # take one read: a snapshot may be built between a Redis poll and the scrape after it)
+    slack = fresh["scrape_interval_s"]
+    in_redis = fresh["in_redis"]
+    assert 0 < in_redis["p50_s"] <= fresh["p50_s"] + slack and in_redis["p99_s"] <= fresh["p99_s"] + slack
+    assert set(fresh["cpu_cores"]) == {"worker", "exporter", "redis", "broker", "producer", "harness"}
+    assert fresh["cpu_cores"]["worker"] > 0 and fresh["cpu_cores"]["redis"] > 0
 
     api = result["api_latency"]
     for stage in (api["before_seeding"], api):
