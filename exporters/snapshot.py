@@ -7,9 +7,10 @@ from buckets here (counters only), then the pure KPI functions take the ratios.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Awaitable, Iterable
 
 from cxpulse.settings import Settings
 from exporters.views import VIEWS, Counts, StreamView
@@ -64,12 +65,13 @@ def _segments(view: StreamView, readout: Readout, sums: dict[str, dict[str, Coun
 async def build_snapshot(store: WindowStore, settings: Settings, now: float | None = None) -> dict[str, Any]:
     now = time.time() if now is None else now
     zone = settings.zone
-    calls = await _calls(store, settings, now)
-    surveys = await _surveys(store, settings, now)
-    tickets = await _tickets(store, settings, now)
-    carts = await _carts(store, settings, now)
-    health = await store.health()
-    workers = await store.workers()
+    # Concurrently: Redis runs the workers' batch scripts one at a time, and each of a
+    # build's round trips can queue behind one. Fourteen in a row made a 60 ms build
+    # take 200 ms of wall time at 5k events/s; side by side they queue together.
+    calls, surveys, tickets, carts, health, workers = await _all(
+        _calls(store, settings, now), _surveys(store, settings, now), _tickets(store, settings, now),
+        _carts(store, settings, now), store.health(), store.workers(),
+    )
     windows = sorted({w for view in VIEWS.values() for w in view.windows}, key=_window_order)
     spans = {w: dict(zip(("start", "end"), map(_iso, window_span(w, now, zone)))) for w in windows}
     return {
@@ -95,6 +97,19 @@ async def build_snapshot(store: WindowStore, settings: Settings, now: float | No
     }
 
 
+async def _all(*steps: Awaitable[Any]) -> list[Any]:
+    """``asyncio.gather``, except that the first failure cancels the other steps (so none
+    is left running, or failing unobserved) and is raised as itself, not as a group."""
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 def _window_order(window: str) -> tuple[int, str]:
     order = {"5m": 0, "15m": 1, "1h": 2, "24h": 3, "today": 4, "7d": 5, "30d": 6}
     return order.get(window, 99), window
@@ -118,7 +133,9 @@ async def _calls(store: WindowStore, settings: Settings, now: float) -> dict[str
 
 async def _surveys(store: WindowStore, settings: Settings, now: float) -> dict[str, Any]:
     view = VIEWS["surveys"]
-    readout, sums = await _read_view(store, view, settings, now)
+    (readout, sums), (agent_readout, agent_sums) = await _all(
+        _read_view(store, view, settings, now), _read_view(store, view, settings, now, stream="surveys_agents")
+    )
     segments = _segments(view, readout, sums, settings)
     last = await store.nps_last(readout.segments)
     for entry in segments:
@@ -133,7 +150,6 @@ async def _surveys(store: WindowStore, settings: Settings, now: float) -> dict[s
         by_queue[queue] = {
             "windows": {w: _window_entry(_sum(sums[w].get(seg, {}) for seg in mine), settings, view) for w in view.windows}
         }
-    agent_readout, agent_sums = await _read_view(store, view, settings, now, stream="surveys_agents")
     agents = {agent: {"windows": _windows(view, agent_sums, agent, settings)} for agent in agent_readout.segments}
     return {
         "segments": segments,

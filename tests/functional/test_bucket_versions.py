@@ -7,6 +7,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import pytest
+
 from bench.workload import generate as generate_workload
 from cxpulse.embedded import Service
 from cxpulse.settings import Settings
@@ -219,3 +221,17 @@ async def test_a_cached_readers_snapshot_equals_a_fresh_readers_after_every_batc
 class _Sink:
     async def send_all(self, records: Any) -> None:
         pass
+
+
+async def test_a_build_against_a_redis_that_is_gone_raises_a_redis_error(settings: Settings) -> None:
+    """The exporter answers 503 on RedisError/OSError: the concurrent reads must raise one of those."""
+    from redis.exceptions import RedisError
+
+    from cxpulse.procs import free_port
+
+    gone = WindowStore(connect(f"redis://127.0.0.1:{free_port()}/0"), settings.app_id)
+    try:
+        with pytest.raises((RedisError, OSError)):
+            await build_snapshot(gone, settings)
+    finally:
+        await gone.client.aclose()
