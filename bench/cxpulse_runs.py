@@ -25,6 +25,7 @@ import psutil
 import redis
 
 from bench.context import Context
+from bench.runners import parse as parse_result
 from bench.workload import Workload
 from cxpulse.procs import ManagedProcess, free_port, wait_until
 from cxpulse.settings import Settings, redis_url_of
@@ -275,6 +276,7 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
     health_key = keys.health(stack.app_id)
     base_redis = _processed_in(stack.redis.hgetall(health_key))
     scrape_times: list[float] = []
+    builds: list[float] = []  # the exporter's own snapshot build time, as each scrape reports it
     totals: dict[str, int] = {}
     for topic, _k, _v in events:
         totals[topic] = totals.get(topic, 0) + 1
@@ -288,13 +290,18 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
             time.sleep(scrape_interval)
             continue
         scrape_times.append(took)
-        seen = {t: v - base.get(t, 0.0) for t, v in processed_by_topic(body.decode()).items()}
+        text = body.decode()
+        build = snapshot_duration(text)
+        if build is not None:
+            builds.append(build)
+        seen = {t: v - base.get(t, 0.0) for t, v in processed_by_topic(text).items()}
         scrapes.append((time.time(), seen))
         if all(seen.get(t, 0) >= n for t, n in totals.items()):
             break
         time.sleep(max(0.0, scrape_interval - took))
     busy = cpu.shares()  # before the producer exits: its CPU cannot be read after
-    code, _output = ctx.finish(producer, 60)
+    code, output = ctx.finish(producer, 60)
+    sending = parse_result(output) or {}
     timeline = json.loads(spec_path.with_suffix(".timeline.json").read_text())
     visible = _visibility(timeline, scrapes, totals)
     in_redis = _visibility(timeline, polls, totals)
@@ -316,8 +323,13 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
         "scrape_p50_s": percentile(scrape_times, 50) if scrape_times else None,
         "series": series_count(stack.metrics()),
         "snapshot_cache_s": stack.settings.snapshot_cache_seconds,
+        "snapshot_build_p50_s": percentile(builds, 50) if builds else None,
+        "snapshot_build_p99_s": percentile(builds, 99) if builds else None,
         "batch_within_s": stack.settings.batch_within_seconds,
         "producer_exit": code,
+        # a tick that starts late sends late: that counts against freshness, and says the machine was full
+        "producer_late_ticks": sending.get("late_ticks"),
+        "producer_max_late_by_10s_s": sending.get("max_late_by_10s"),
         "envelope": envelope,
         "p99_by_topic_s": {t: percentile(v, 99) for t, v in sorted(by_topic.items())},
         "p99_by_10s_of_sending_s": [percentile(by_slice[k], 99) for k in sorted(by_slice)],

@@ -4,6 +4,8 @@ Argument: a JSON file ``{"bootstrap", "rate", "events": [[topic, key, value], ..
 Every 10 ms it sends the events that are due; it writes ``<file>.timeline.json``
 next to the spec: ``[[wall time, topic, cumulative events due on topic], ...]``
 (the time a slice was due, so a slow send counts against freshness, not for it).
+Its result says how late its ticks started, per 10 s: a late producer means the
+machine was full, not only the pipeline.
 
 With ``"envelope": {"size": n, "linger": s, "partitions": p}`` it packs events the way
 ``streams.publisher`` does in envelope mode: per topic and partition (Kafka's default
@@ -18,7 +20,9 @@ import asyncio
 import json
 import sys
 import time
+from collections import deque
 from pathlib import Path
+from typing import Any
 
 from bench.runners import emit
 from streams.envelope import wrap
@@ -43,11 +47,14 @@ async def run(path: Path) -> dict[str, object]:
     timeline: list[tuple[float, str, int]] = []
     sent: dict[str, int] = {}
     late_ticks = 0
+    late_by: dict[int, float] = {}  # 10 s slice -> the most a tick started late (s)
     try:
         start_wall, start = time.time(), time.perf_counter()
         i = 0
         tick = 0
-        futures = []
+        # delivery futures, oldest first: settled ones are dropped each tick (raising any
+        # error) without waiting, so the pace never stalls on the broker's acks
+        futures: deque[asyncio.Future[Any]] = deque()
         while i < len(events):
             tick += 1
             due_at = start + tick * TICK
@@ -56,6 +63,7 @@ async def run(path: Path) -> dict[str, object]:
                 await asyncio.sleep(delay)
             else:
                 late_ticks += 1
+                late_by[int((due_at - start) // 10)] = max(late_by.get(int((due_at - start) // 10), 0.0), -delay)
             due = min(len(events), int(rate * tick * TICK))
             touched: set[str] = set()
             now = time.perf_counter()
@@ -79,14 +87,14 @@ async def run(path: Path) -> dict[str, object]:
             wall = start_wall + tick * TICK
             for topic in touched:
                 timeline.append((wall, topic, sent[topic]))
-            if len(futures) > 5000:
-                await asyncio.gather(*futures)
-                futures.clear()
+            while futures and futures[0].done():
+                futures.popleft().result()
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
     path.with_suffix(".timeline.json").write_text(json.dumps(timeline))
-    return {"events": len(events), "late_ticks": late_ticks, "ticks": tick, "envelopes": envelopes}
+    return {"events": len(events), "late_ticks": late_ticks, "ticks": tick, "envelopes": envelopes,
+            "max_late_by_10s": [round(late_by.get(k, 0.0), 3) for k in range(int(tick * TICK // 10) + 1)]}
 
 
 def main() -> None:
