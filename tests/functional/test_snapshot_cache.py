@@ -103,3 +103,27 @@ async def test_period_zero_builds_on_every_request() -> None:
         await cache.get()
     assert build.calls == 3
     await cache.close()
+
+
+async def test_builds_start_one_period_apart_however_long_they_take() -> None:
+    now = [0.0]
+
+    class Slow(Builder):
+        async def __call__(self) -> dict[str, Any]:
+            now[0] += 0.15  # the build takes 0.15 s of the clock
+            return await super().__call__()
+
+    cache = SnapshotCache(Slow(), period=0.5, clock=lambda: now[0])
+    try:
+        ready = await cache.get()
+        await cache.close()
+        ready.duration = 0.15  # as measured (the build's own timer is the real one)
+        assert now[0] == pytest.approx(0.15)
+        # the next build starts 0.5 s after this one began, not 0.5 s after it ended
+        assert cache.pause() == pytest.approx(0.35)
+        now[0] += 0.3
+        assert cache.pause() == pytest.approx(0.15)  # never sooner than a build takes: half a core at most
+        now[0] += 1.0
+        assert cache.pause() == pytest.approx(0.15)
+    finally:
+        await cache.close()
