@@ -171,6 +171,8 @@ def markdown(result: dict[str, Any]) -> str:
         if in_redis.get("p99_s") is not None:
             lines[-1] += (f" Already in Redis (the worker's share): p50 {_fmt(in_redis.get('p50_s'), 's')}, "
                           f"p99 {_fmt(in_redis.get('p99_s'), 's')}.")
+        if fresh.get("redis_forks") is not None:
+            lines[-1] += f" Redis AOF rewrites during the run: {fresh['redis_forks']}."
     api = result.get("api_latency")
     if api and api.get("/metrics"):
         seeded = api.get("seeded") or {}

@@ -99,6 +99,11 @@ def start_redis(
         # "always": Redis fsyncs before it replies, so a stored batch survives even a
         # kill -9 of Redis, and the worker commits offsets only after that reply.
         "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+        # A rewrite forks Redis and writes the whole dataset while every fsync competes
+        # with it: at 5k events/s the log grows ~2.6 MB/s, so Redis' default 64 MB
+        # threshold forked one every ~30 s, and each showed as a latency spike
+        # (docs/performance.md). 512 MB: one every few minutes at that rate.
+        "--auto-aof-rewrite-min-size", "512mb",
         "--daemonize", "no", "--protected-mode", "yes", "--logfile", "",
     ]
     proc = procs.add(ManagedProcess("redis", args, workdir / "redis.log"))

@@ -235,3 +235,4 @@ async def test_a_build_against_a_redis_that_is_gone_raises_a_redis_error(setting
             await build_snapshot(gone, settings)
     finally:
         await gone.client.aclose()
+

@@ -74,6 +74,7 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
     assert 0 < in_redis["p50_s"] <= fresh["p50_s"] + slack and in_redis["p99_s"] <= fresh["p99_s"] + slack
     assert set(fresh["cpu_cores"]) == {"worker", "exporter", "redis", "broker", "producer", "harness"}
     assert fresh["cpu_cores"]["worker"] > 0 and fresh["cpu_cores"]["redis"] > 0
+    assert fresh["redis_forks"] == 0  # compacted before, and far from the rewrite threshold after
 
     api = result["api_latency"]
     for stage in (api["before_seeding"], api):
