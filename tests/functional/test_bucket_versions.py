@@ -4,7 +4,6 @@ the buckets whose stamp moved, and never serves a bucket older than Redis holds.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -18,17 +17,7 @@ from processors.batch import BatchProcessor, RawMessage
 from processors.fold import fold
 from processors.store import BucketCache, Source, WindowStore, connect
 from processors.windows import Bucket, bucket_of, window_buckets
-from streams.decode import validate_object
-
-NOW = time.time()
-TTLS = {"m": 3 * 3600, "h": 8 * 86400, "d": 400 * 86400}
-
-
-def ev(stream: str, eid: str, type_: str, ago: float, **fields: Any) -> Any:
-    occurred = datetime.fromtimestamp(NOW, timezone.utc) - timedelta(seconds=ago)
-    event = validate_object({"event_id": eid, "type": type_, "occurred_at": occurred.isoformat(), **fields}, stream)
-    assert not hasattr(event, "reason"), event
-    return event
+from tests.functional.support import NOW, TTLS, ev
 
 
 def queued(eid: str, ago: float) -> Any:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -12,17 +11,7 @@ from cxpulse.settings import Settings, load_settings
 from processors import keys
 from processors.fold import fold
 from processors.store import Source, WindowStore
-from streams.decode import validate_object
-
-NOW = time.time()
-TTLS = {"m": 3 * 3600, "h": 8 * 86400, "d": 400 * 86400}
-
-
-def ev(stream: str, eid: str, type_: str, ago: float, **fields: Any) -> Any:
-    occurred = datetime.fromtimestamp(NOW, timezone.utc) - timedelta(seconds=ago)
-    event = validate_object({"event_id": eid, "type": type_, "occurred_at": occurred.isoformat(), **fields}, stream)
-    assert not hasattr(event, "reason"), event
-    return event
+from tests.functional.support import NOW, TTLS, ev
 
 
 async def apply(store: WindowStore, settings: Settings, stream: str, *events: Any) -> list[int]:
