@@ -6,8 +6,8 @@
 -- closed minutes and hours that no longer change. Each write stamps the buckets it
 -- touched in one hash (field: bucket key, value: a stamp unique to the call), so a
 -- reader fetches the stamps in one HMGET and re-reads only the buckets whose stamp
--- moved. A bucket without a stamp is always re-read: caching is never trusted
--- beyond what was stamped.
+-- moved. Since every write stamps, a bucket without a stamp can only be empty or
+-- written before stamps existed: the reader caches it only if it was empty.
 --
 -- The stamp joins a counter with the server's clock, so that a Redis that lost its
 -- data (counter back at 1) cannot hand out a stamp a reader saw before. A field is
