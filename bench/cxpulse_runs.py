@@ -284,8 +284,8 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
         totals[topic] = totals.get(topic, 0) + 1
     deadline = time.time() + len(events) / rate + 60
     while time.time() < deadline:
-        in_redis = _processed_in(stack.redis.hgetall(health_key))
-        polls.append((time.time(), {t: v - base_redis.get(t, 0.0) for t, v in in_redis.items()}))
+        stored = _processed_in(stack.redis.hgetall(health_key))
+        polls.append((time.time(), {t: v - base_redis.get(t, 0.0) for t, v in stored.items()}))
         try:
             took, body = _get(stack.url + "/metrics")
         except OSError:
@@ -306,9 +306,8 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
     code, output = ctx.finish(producer, 60)
     sending = parse_result(output) or {}
     timeline = json.loads(spec_path.with_suffix(".timeline.json").read_text())
-    visible = _visibility(timeline, scrapes, totals)
-    in_redis = _visibility(timeline, polls, totals)
-    latencies, by_topic, by_slice, unseen = visible
+    latencies, by_topic, by_slice, unseen = _visibility(timeline, scrapes, totals)
+    in_redis, _, in_redis_by_slice, _ = _visibility(timeline, polls, totals)
     if not latencies:
         raise RuntimeError("no published event became visible in /metrics")
     published = timeline[-1][0] - timeline[0][0] if len(timeline) > 1 else 0.0
@@ -340,9 +339,9 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
         # AOF rewrites (forks) inside the window: each is a spike the tail will show
         "redis_forks": forks,
         "in_redis": {
-            "p50_s": percentile(in_redis[0], 50) if in_redis[0] else None,
-            "p99_s": percentile(in_redis[0], 99) if in_redis[0] else None,
-            "p99_by_10s_of_sending_s": [percentile(in_redis[2][k], 99) for k in sorted(in_redis[2])],
+            "p50_s": percentile(in_redis, 50) if in_redis else None,
+            "p99_s": percentile(in_redis, 99) if in_redis else None,
+            "p99_by_10s_of_sending_s": [percentile(in_redis_by_slice[k], 99) for k in sorted(in_redis_by_slice)],
         },
     }
 

@@ -63,7 +63,8 @@ async def run(path: Path) -> dict[str, object]:
                 await asyncio.sleep(delay)
             else:
                 late_ticks += 1
-                late_by[int((due_at - start) // 10)] = max(late_by.get(int((due_at - start) // 10), 0.0), -delay)
+                when = int((due_at - start) // 10)
+                late_by[when] = max(late_by.get(when, 0.0), -delay)
             due = min(len(events), int(rate * tick * TICK))
             touched: set[str] = set()
             now = time.perf_counter()
