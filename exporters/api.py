@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from cxpulse.settings import Settings, redis_url_of
 from exporters.collector import SnapshotCollector
+from exporters.entry_memo import EntryMemo
 from exporters.exposition import generate
 from exporters.snapshot import build_snapshot
 from exporters.snapshot_cache import SnapshotCache
@@ -127,8 +128,9 @@ def create_web_app(settings: Settings, store: WindowStore | None = None) -> web.
     store = store or WindowStore(connect(redis_url_of(settings)), settings.app_id)
     app[STORE_KEY] = store
     app[SETTINGS_KEY] = settings
+    memo = EntryMemo(settings)  # windows whose counts did not move are not recomputed
     app[CACHE_KEY] = SnapshotCache(
-        lambda: build_snapshot(store, settings),
+        lambda: build_snapshot(store, settings, memo=memo),
         period=settings.snapshot_cache_seconds,
         idle=settings.snapshot_idle_seconds,
         prerender={"metrics": render_metrics},  # Prometheus is the reader that always comes back

@@ -11,6 +11,7 @@ import pytest
 from bench.workload import generate as generate_workload
 from cxpulse.embedded import Service
 from cxpulse.settings import Settings
+from exporters.entry_memo import EntryMemo
 from exporters.snapshot import build_snapshot
 from processors import keys
 from processors.batch import BatchProcessor, RawMessage
@@ -184,10 +185,12 @@ async def test_a_cached_readers_snapshot_equals_a_fresh_readers_after_every_batc
     store: WindowStore, settings: Settings, redis_service: Service, app_id: str
 ) -> None:
     """The realistic mix in slices, late and out-of-order events included: the exporter's
-    long-lived store and a brand-new one (nothing cached) must build the same snapshot."""
+    long-lived store and entry memo, and a brand-new store (nothing cached, nothing
+    remembered), must build the same snapshot."""
     workload = generate_workload(2400, span_seconds=1800)
     processor = BatchProcessor(settings, store, _Sink(), followups=_Sink())
     exporter = await reader(redis_service, app_id)
+    memo = EntryMemo(settings)
     try:
         for round_ in range(6):
             for stream, items in workload.events.items():
@@ -199,10 +202,11 @@ async def test_a_cached_readers_snapshot_equals_a_fresh_readers_after_every_batc
             now = time.time()
             fresh = await reader(redis_service, app_id)
             try:
-                assert await build_snapshot(exporter, settings, now) == await build_snapshot(fresh, settings, now)
+                assert await build_snapshot(exporter, settings, now, memo) == await build_snapshot(fresh, settings, now)
             finally:
                 await fresh.client.aclose()
         assert exporter._buckets.hits > 0  # the cache was used, not bypassed
+        assert memo.hits > 0  # and so was the memo
     finally:
         await exporter.client.aclose()
 

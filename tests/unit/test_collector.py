@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cxpulse.settings import load_settings
 from exporters.collector import CALL_COUNTERS, SnapshotCollector
-from exporters.snapshot import _window_entry
+from exporters.entry_memo import window_entry
 from processors.fold_calls import CALL_FIELDS
 from exporters.views import VIEWS
 
@@ -17,7 +17,7 @@ SETTINGS = load_settings()
 
 
 def snapshot(counts: dict[str, float]) -> dict[str, Any]:
-    entry = _window_entry(counts, SETTINGS)
+    entry = window_entry(counts, SETTINGS, VIEWS["calls"])
     segment = {
         "queue": "sales", "channel": "voice",
         "thresholds": {"sl_threshold_seconds": 20.0, "short_abandon_seconds": 5.0},
