@@ -88,12 +88,12 @@ def generate(metrics: Iterable[Metric]) -> bytes:
         add(f"# HELP {escaped} {_help(metric.documentation)}\n")
         add(f"# TYPE {escaped} {mtype}\n")
         om_samples: dict[str, list[str]] = {}
+        om_names = {metric.name + suffix: suffix for suffix in _OM_SUFFIXES}  # once per family, not per sample
         for s in metric.samples:
             line = _sample_line(s.name, s.labels, s.value, s.timestamp)
-            for suffix in _OM_SUFFIXES:
-                if s.name == metric.name + suffix:
-                    om_samples.setdefault(suffix, []).append(line)
-                    break
+            suffix = om_names.get(s.name)
+            if suffix is not None:
+                om_samples.setdefault(suffix, []).append(line)
             else:
                 add(line)
         for suffix, lines in sorted(om_samples.items()):

@@ -32,11 +32,14 @@ def windowed(
 ) -> GaugeMetricFamily:
     extra = extra or {}
     family = family or GaugeMetricFamily(name, help_text, labels=[*dims, "window", *extra])
+    tail = list(extra.values())
     for seg in segments:
+        head = labels_of(seg, dims)  # once per segment, not per window: ~2,000 samples a build
+        entries = seg["windows"]
         for window in windows:
-            value = getter(seg["windows"][window])
+            value = getter(entries[window])
             if value is not None:
-                family.add_metric([*labels_of(seg, dims), window, *extra.values()], value)
+                family.add_metric([*head, window, *tail], value)
     return family
 
 
