@@ -22,6 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from processors import keys
 from processors.fold import Update
+from processors.window_sums import WindowSums, add_into
 from processors.windows import RESOLUTIONS, Bucket
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class WindowStore:
         self._script = client.register_script(prelude + scripts.joinpath("apply_batch.lua").read_text())
         self._expire_carts = client.register_script(prelude + scripts.joinpath("expire_carts.lua").read_text())
         self._buckets = BucketCache()
+        self._sums = WindowSums()
 
     def _payload(self, now: float, updates: Sequence[tuple[Update, Source]], rejections: Iterable[RejectionMark]) -> bytes:
         """The script's argument. What many events share (bucket target lists, topics,
@@ -231,6 +233,8 @@ class WindowStore:
             segments=sorted(replies[0]),
             totals=_parse(replies[1]),
             buckets=dict(zip(wanted, parsed)),  # type: ignore[arg-type]  # none left unset
+            stream=stream,
+            sums=self._sums,
         )
 
     async def oldest(self, zsets: dict[str, str]) -> dict[str, tuple[int, float | None]]:
@@ -271,21 +275,26 @@ class WindowStore:
         return {k: float(v) for k, v in (await self.client.hgetall(keys.health(self.app_id))).items()}
 
 
+_EMPTY: dict[str, dict[str, float]] = {}  # a bucket nobody wrote: one object, so WindowSums sees it unchanged
+
+
 @dataclass(slots=True)
 class Readout:
     segments: list[str]
     totals: dict[str, dict[str, float]]
     buckets: dict[Bucket, dict[str, dict[str, float]]]
+    stream: str = ""
+    sums: WindowSums | None = None
 
     def window(self, buckets: Iterable[Bucket]) -> dict[str, dict[str, float]]:
-        """Sum the given buckets per segment: exact, because only counters are stored."""
-        out: dict[str, dict[str, float]] = {}
-        for b in buckets:
-            for seg, fields in self.buckets.get(b, {}).items():
-                acc = out.setdefault(seg, {})
-                for name, value in fields.items():
-                    acc[name] = acc.get(name, 0.0) + value
-        return out
+        """Sum the given buckets per segment: exact, because only counters are stored.
+        With ``sums`` (the store's :class:`WindowSums`), closed buckets that did not
+        change since the last read are not added up again."""
+        wanted = list(buckets)
+        parts = [self.buckets.get(b, _EMPTY) for b in wanted]
+        if self.sums is None:
+            return add_into({}, parts)
+        return self.sums.window(self.stream, wanted, parts)
 
 
 class BucketCache:

@@ -207,6 +207,7 @@ async def test_a_cached_readers_snapshot_equals_a_fresh_readers_after_every_batc
                 await fresh.client.aclose()
         assert exporter._buckets.hits > 0  # the cache was used, not bypassed
         assert memo.hits > 0  # and so was the memo
+        assert exporter._sums.hits > 0  # and the remembered window sums
     finally:
         await exporter.client.aclose()
 
