@@ -184,7 +184,7 @@ class Settings(BaseSettings):
     # Worker batching: one Redis round trip per batch.
     batch_max_events: int = Field(1000, ge=1)
     batch_within_seconds: float = Field(
-        0.1, gt=0, description="Longest an agent waits to gather a batch (freshness against Redis work per event)"
+        0.05, gt=0, description="Longest an agent waits to gather a batch (freshness against Redis work per event)"
     )
     batch_max_runs: int = Field(
         256,
@@ -205,7 +205,7 @@ class Settings(BaseSettings):
         16384, ge=64, description="Messages buffered per agent; an envelope counts as one message"
     )
     consumer_fetch_max_wait_ms: int | None = Field(
-        100, ge=0, description="Longest a fetch waits for data (Faust's own: 1500); with fast_consumer only"
+        30, ge=0, description="Longest a fetch waits for data (Faust's own: 1500); with fast_consumer only"
     )
     gc_freeze: bool = Field(
         True, description="Worker: keep the start-up heap out of the garbage collector's scans (processors/gc_tuning.py)"
@@ -224,7 +224,7 @@ class Settings(BaseSettings):
     exporter_tls_certfile: str | None = None
     exporter_tls_keyfile: str | None = None
     snapshot_cache_seconds: float = Field(
-        0.5, ge=0, description="The exporter rebuilds its snapshot this often while it is read; 0 = on every request"
+        0.25, ge=0, description="The exporter rebuilds its snapshot this often while it is read; 0 = on every request"
     )
     snapshot_idle_seconds: float = Field(
         120.0, gt=0, description="The exporter stops rebuilding after this long without a request"
