@@ -328,6 +328,7 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
         "snapshot_build_p50_s": percentile(builds, 50) if builds else None,
         "snapshot_build_p99_s": percentile(builds, 99) if builds else None,
         "batch_within_s": stack.settings.batch_within_seconds,
+        "fetch_max_wait_ms": stack.settings.consumer_fetch_max_wait_ms,
         "producer_exit": code,
         # a tick that starts late sends late: that counts against freshness, and says the machine was full
         "producer_late_ticks": sending.get("late_ticks"),

@@ -166,7 +166,7 @@ def markdown(result: dict[str, Any]) -> str:
                   f"({_fmt_rate(fresh.get('rate_achieved'))}/s achieved{packing}): p50 {_fmt(fresh.get('p50_s'), 's')}, "
                   f"p99 {_fmt(fresh.get('p99_s'), 's')}, max {_fmt(fresh.get('max_s'), 's')} "
                   f"(scrape every {_fmt(fresh.get('scrape_interval_s'), 's')}, snapshot period {fresh.get('snapshot_cache_s')} s, "
-                  f"worker batch window {fresh.get('batch_within_s')} s)."]
+                  f"worker batch window {fresh.get('batch_within_s')} s, fetch wait {fresh.get('fetch_max_wait_ms')} ms)."]
         in_redis = fresh.get("in_redis") or {}
         if in_redis.get("p99_s") is not None:
             lines[-1] += (f" Already in Redis (the worker's share): p50 {_fmt(in_redis.get('p50_s'), 's')}, "

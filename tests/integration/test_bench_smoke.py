@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from cxpulse.settings import load_settings
+
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,6 +77,9 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
     assert set(fresh["cpu_cores"]) == {"worker", "exporter", "redis", "broker", "producer", "harness"}
     assert fresh["cpu_cores"]["worker"] > 0 and fresh["cpu_cores"]["redis"] > 0
     assert fresh["redis_forks"] == 0  # compacted before, and far from the rewrite threshold after
+    defaults = load_settings()  # the run says which latency settings it measured
+    assert (fresh["snapshot_cache_s"], fresh["batch_within_s"], fresh["fetch_max_wait_ms"]) == (
+        defaults.snapshot_cache_seconds, defaults.batch_within_seconds, defaults.consumer_fetch_max_wait_ms)
 
     api = result["api_latency"]
     for stage in (api["before_seeding"], api):
