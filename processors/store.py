@@ -202,7 +202,7 @@ class WindowStore:
 
     # ------------------------------------------------------------------ reading
 
-    async def read(self, stream: str, buckets: Iterable[Bucket], waiting_segments: bool = False) -> "Readout":
+    async def read(self, stream: str, buckets: Iterable[Bucket]) -> "Readout":
         """Segments, totals and the given buckets (deduplicated).
 
         Two round trips: segments, totals and the buckets' stamps first, then only the
