@@ -10,10 +10,12 @@ is written from those figures.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import re
 import signal
+import threading
 import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
@@ -72,6 +74,31 @@ async def _read(stack: LocalStack) -> tuple[dict[str, float], dict[str, dict[str
     finally:
         await store.client.aclose()
     return health, totals
+
+
+@contextlib.contextmanager
+def publishing(stack: LocalStack, events: list[dict[str, Any]]) -> Iterator[None]:
+    """Publish ``events`` in the background while the body runs, so a fault lands
+    mid-stream. Published first, the workers kept pace with the publisher and had
+    stored every event by the time a drill struck (once the fetch wait went from 100
+    to 30 ms), leaving it nothing to prove. Waits for the publisher on the way out."""
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            publish(stack, events)
+        except BaseException as exc:  # surfaced below, in the test's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name="drill-publisher", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join(timeout=120)
+    assert not thread.is_alive(), "the publisher did not finish within 120 s"
+    if failed:
+        raise failed[0]
 
 
 def health_sum(health: dict[str, float], field: str) -> float:
@@ -152,11 +179,11 @@ def assigned_partitions(worker: Any) -> str:
 def test_drill_worker_killed_mid_stream_then_restarted(stack: LocalStack) -> None:
     events = workload(seed=11)
     worker = stack.start_worker()
-    publish(stack, events)
-    wait_processed(stack, len(events) // 3)
-    worker.kill()  # SIGKILL: no flush, no commit
-    stack.procs.procs.remove(worker)
-    stored_at_kill = health_sum(wait_processed(stack, 0), "processed")
+    with publishing(stack, events):
+        wait_processed(stack, len(events) // 3)
+        worker.kill()  # SIGKILL: no flush, no commit
+        stack.procs.procs.remove(worker)
+        stored_at_kill = health_sum(wait_processed(stack, 0), "processed")
     assert stored_at_kill < len(events), "the worker finished before it was killed: nothing to prove"
     stack.start_worker(timeout=60)
     health = wait_processed(stack, len(events))
@@ -180,12 +207,12 @@ def test_drill_two_workers_one_killed(stack: LocalStack) -> None:
     events = workload(seed=12)
     stack.start_worker()
     second = stack.start_worker(timeout=60)
-    publish(stack, events)
-    wait_processed(stack, len(events) // 3)
-    owned = assigned_partitions(second)
-    second.kill()
-    stack.procs.procs.remove(second)
-    at_kill = wait_processed(stack, 0)
+    with publishing(stack, events):
+        wait_processed(stack, len(events) // 3)
+        owned = assigned_partitions(second)
+        second.kill()
+        stack.procs.procs.remove(second)
+        at_kill = wait_processed(stack, 0)
     assert "TopicPartition" in owned, f"the killed worker owned no partition: {owned}"
     assert health_sum(at_kill, "processed") < len(events), "all done before the kill: nothing to prove"
     health = wait_processed(stack, len(events), timeout=240)  # the survivor takes over the partitions
@@ -207,10 +234,10 @@ def test_drill_redis_killed_and_restarted_while_events_flow(stack: LocalStack) -
     survivor = stack.start_worker()
     doomed = stack.start_worker(timeout=60)
     url = stack.start_exporter()
-    publish(stack, events)
-    wait_processed(stack, len(events) // 4)
-    assert stack.redis is not None
-    stack.redis.proc.kill()  # SIGKILL: only what Redis acknowledged (fsynced) survives
+    with publishing(stack, events):
+        wait_processed(stack, len(events) // 4)
+        assert stack.redis is not None
+        stack.redis.proc.kill()  # SIGKILL: only what Redis acknowledged (fsynced) survives
     # while Redis is away the exporter still answers, and says Redis is down
     time.sleep(1.0)
     with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
