@@ -1,7 +1,7 @@
 """A window's entry (its counts and KPIs), remembered by the counts it was computed from.
 
 Why: a snapshot computes the KPIs of every segment in every window, and that was about
-40 % of a build's CPU (~20 ms of ~50 at 2,000 series). Between two builds at 5k
+40 % of a build's CPU at 2,000 series (docs/performance.md). Between two builds at 5k
 events/s over half the windows have not moved: closed hours, quiet segments, windows a
 stream's events never reach. The KPI functions are pure, so an entry computed from
 the same counts, under the same settings, is the same entry; this keeps the entries

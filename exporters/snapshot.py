@@ -62,7 +62,8 @@ async def build_snapshot(
     store: WindowStore, settings: Settings, now: float | None = None, memo: EntryMemo | None = None
 ) -> dict[str, Any]:
     """``memo``: the exporter's long-lived :class:`EntryMemo`, so windows whose counts
-    did not move since the last build are not recomputed; none, every entry is."""
+    did not move since the last build are not recomputed. Without one (or with one
+    made for other settings), every entry is computed."""
     now = time.time() if now is None else now
     if memo is None or memo.settings is not settings:
         memo = EntryMemo(settings)

@@ -1,9 +1,9 @@
 """A window's sum over all but its newest bucket, kept while those buckets stay the same.
 
 Why: every snapshot sums each window from its buckets per segment: 60 minute buckets
-for an hour, 24 hours for a day, 30 days for a month. After bucket stamps
-(``BucketCache``) that summing was the largest cost left in a build (~30 %), and it
-re-adds closed buckets that have not changed since the last build. In-order traffic
+for an hour, 24 hours for a day, 30 days for a month. With bucket stamps
+(``BucketCache``) and the KPI memo in place, that summing was the largest single cost
+left in a build, and it re-added closed buckets unchanged since the last build. In-order traffic
 writes only a window's newest bucket, so the sum of the others is kept and reused
 while every one of them is the very object the cache handed out last time (a bucket
 whose stamp moved is parsed anew, so identity is "unchanged").
