@@ -40,17 +40,13 @@ class EntryMemo:
     def entry(self, view: StreamView, counts: Counts) -> Entry:
         # a frozenset: the same counts summed in another bucket order are the same key
         key = (view.stream, frozenset(counts.items()))
-        out = self._now.get(key)
+        out = self._now.get(key) or self._before.get(key)  # an entry is never empty
         if out is None:
-            out = self._before.get(key)
-            if out is None:
-                self.misses += 1
-                out = window_entry(counts, self.settings, view)
-            else:
-                self.hits += 1
-            self._now[key] = out
+            self.misses += 1
+            out = window_entry(counts, self.settings, view)
         else:
             self.hits += 1
+        self._now[key] = out
         return out
 
     def turn(self) -> None:

@@ -22,7 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from processors import keys
 from processors.fold import Update
-from processors.window_sums import WindowSums, add_into
+from processors.window_sums import WindowSums
 from processors.windows import RESOLUTIONS, Bucket
 
 log = logging.getLogger(__name__)
@@ -283,18 +283,13 @@ class Readout:
     segments: list[str]
     totals: dict[str, dict[str, float]]
     buckets: dict[Bucket, dict[str, dict[str, float]]]
-    stream: str = ""
-    sums: WindowSums | None = None
+    stream: str
+    sums: WindowSums  # the store's: closed buckets unchanged since the last read are not re-added
 
     def window(self, buckets: Iterable[Bucket]) -> dict[str, dict[str, float]]:
-        """Sum the given buckets per segment: exact, because only counters are stored.
-        With ``sums`` (the store's :class:`WindowSums`), closed buckets that did not
-        change since the last read are not added up again."""
+        """Sum the given buckets per segment: exact, because only counters are stored."""
         wanted = list(buckets)
-        parts = [self.buckets.get(b, _EMPTY) for b in wanted]
-        if self.sums is None:
-            return add_into({}, parts)
-        return self.sums.window(self.stream, wanted, parts)
+        return self.sums.window(self.stream, wanted, [self.buckets.get(b, _EMPTY) for b in wanted])
 
 
 class BucketCache:
