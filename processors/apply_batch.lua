@@ -55,8 +55,9 @@ local function bump(key, field, amount)
   fields[field] = (fields[field] or 0) + amount
 end
 
+local grouped = {}  -- keys with counts still waiting in `groups` (add_counts)
 local function exists(key)
-  return pending[key] ~= nil or redis.call('EXISTS', key) == 1
+  return pending[key] ~= nil or grouped[key] or redis.call('EXISTS', key) == 1
 end
 
 local function split(text)
@@ -77,14 +78,48 @@ local function max_field(field, value)
   if not cur or value > cur then pending_max[field] = value end
 end
 
+-- An event's counts are first summed per (target list, segment), and spread over the
+-- list's keys once at the end: the events of a batch share a few target lists (one
+-- per minute) and segments, so the "segment|field" names are built per group instead
+-- of per event and target (~8 % of the script's time per event, measured on the
+-- benchmark's mix). `grouped` keeps exists() right for buckets only counted so far.
+local groups = {}
 local function add_counts(targets, seg, counts)
-  for _, target in ipairs(targets) do
-    local key = target[1]
-    for field, amount in pairs(counts) do
-      bump(key, seg .. '|' .. field, amount)
-    end
-    if target[2] > 0 then pending_ttl[key] = target[2] end
+  local by_seg = groups[targets]
+  if not by_seg then
+    by_seg = {}
+    groups[targets] = by_seg
+    for _, target in ipairs(targets) do grouped[target[1]] = true end
   end
+  local sums = by_seg[seg]
+  if not sums then
+    sums = {}
+    by_seg[seg] = sums
+  end
+  for field, amount in pairs(counts) do
+    sums[field] = (sums[field] or 0) + amount
+  end
+end
+
+local function flush_groups()
+  for targets, by_seg in pairs(groups) do
+    for _, target in ipairs(targets) do
+      local key = target[1]
+      local fields = pending[key]
+      if not fields then
+        fields = {}
+        pending[key] = fields
+      end
+      for seg, sums in pairs(by_seg) do
+        for field, amount in pairs(sums) do
+          local name = seg .. '|' .. field
+          fields[name] = (fields[name] or 0) + amount
+        end
+      end
+      if target[2] > 0 then pending_ttl[key] = target[2] end
+    end
+  end
+  groups = {}
 end
 
 local function run_op(op, seg, u)
@@ -255,6 +290,7 @@ for _, r in ipairs(batch.r) do
   max_field(topic .. '|last_processed_ts', now)
 end
 
+flush_groups()
 local stamp = nil
 for key, fields in pairs(pending) do
   for field, amount in pairs(fields) do
