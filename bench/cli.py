@@ -240,7 +240,7 @@ class Run:
             if stack is None:
                 return
             try:
-                envelope = {"size": self.args.envelope_size, "linger": 0.05, "partitions": partitions}
+                envelope = {"size": self.args.envelope_size, "linger": 0.05}
                 self.section("freshness_envelope", lambda: cxpulse_runs.freshness(
                     stack, wl, rate=self.fresh_rate, seconds=self.fresh_seconds, envelope=envelope))
             finally:

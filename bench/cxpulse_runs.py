@@ -203,6 +203,7 @@ class Stack:
         self.ctx = ctx
         self.app_id = ctx.new_id("s")
         self.topics = {stream: f"{self.app_id}.{stream}" for stream in stream_names}
+        self.partitions = partitions
         self.settings = ctx.settings(self.app_id, self.topics, partitions)
         asyncio.run(create_topics(ctx.bootstrap, [*self.topics.values(), f"{self.app_id}.deadletter",
                                                   f"{self.app_id}.followups"], partitions))
@@ -255,7 +256,7 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
     A slice counts as visible at the end of the first scrape whose
     ``cx_pipeline_events_processed_total{topic}`` reaches its cumulative count (an
     upper bound; partitions are consumed in parallel, so this is a watermark).
-    ``envelope`` (``{"size", "linger", "partitions"}``): the producer packs envelopes as
+    ``envelope`` (``{"size", "linger"}``): the producer packs envelopes as
     ``streams.publisher`` does; the linger counts against freshness.
     """
     ctx = stack.ctx
@@ -265,6 +266,7 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
     base = processed_by_topic(stack.metrics())
     spec_path = ctx.workdir / f"{stack.app_id}.paced{'-envelope' if envelope else ''}.json"
     spec_path.write_text(json.dumps({"bootstrap": ctx.bootstrap, "rate": rate, "envelope": envelope,
+                                     "partitions": stack.partitions,
                                      "events": [(t, k.decode(), v.decode()) for t, k, v in events]}))
     ctx.progress(f"  publishing {len(events):,} events at {rate:,.0f}/s ({len(events) / rate:.0f}s), "
                  f"reading /metrics every {scrape_interval * 1000:.0f} ms")
