@@ -225,6 +225,11 @@ def _make_batch_agent(pipeline: Pipeline, stream_name: str) -> Any:
     runs, 1.5 s; docs/performance.md). A run's messages are acked once stored
     (``FastDrainConsumer.ack_run``; the stream acks the run itself); a value that is not
     a run (``agent.test_context()``) is one message.
+
+    ``take_events`` stops buffering while the agent works on a batch and then waits a
+    full window again. A take that kept buffering and counted the window from the
+    oldest event was measured worse at 5k events/s (smaller batches, more CPU per
+    event on a full machine; docs/performance.md, the 02:46 run): keep Faust's.
     """
     app = pipeline.app
     settings = pipeline.settings
