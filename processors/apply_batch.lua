@@ -37,21 +37,23 @@ local out = {}
 local pending, pending_ttl, pending_max = {}, {}, {}
 -- members to add to each segment set, added once per set at the end
 local pending_members = {}
-local function add_member(key, member)
-  local members = pending_members[key]
-  if not members then
-    members = {}
-    pending_members[key] = members
+
+-- parent[name], created empty the first time
+local function child(parent, name)
+  local t = parent[name]
+  if not t then
+    t = {}
+    parent[name] = t
   end
-  members[member] = true
+  return t
+end
+
+local function add_member(key, member)
+  child(pending_members, key)[member] = true
 end
 
 local function bump(key, field, amount)
-  local fields = pending[key]
-  if not fields then
-    fields = {}
-    pending[key] = fields
-  end
+  local fields = child(pending, key)
   fields[field] = (fields[field] or 0) + amount
 end
 
@@ -85,17 +87,10 @@ end
 -- benchmark's mix). `grouped` keeps exists() right for buckets only counted so far.
 local groups = {}
 local function add_counts(targets, seg, counts)
-  local by_seg = groups[targets]
-  if not by_seg then
-    by_seg = {}
-    groups[targets] = by_seg
+  if not groups[targets] then
     for _, target in ipairs(targets) do grouped[target[1]] = true end
   end
-  local sums = by_seg[seg]
-  if not sums then
-    sums = {}
-    by_seg[seg] = sums
-  end
+  local sums = child(child(groups, targets), seg)
   for field, amount in pairs(counts) do
     sums[field] = (sums[field] or 0) + amount
   end
@@ -104,22 +99,12 @@ end
 local function flush_groups()
   for targets, by_seg in pairs(groups) do
     for _, target in ipairs(targets) do
-      local key = target[1]
-      local fields = pending[key]
-      if not fields then
-        fields = {}
-        pending[key] = fields
-      end
       for seg, sums in pairs(by_seg) do
-        for field, amount in pairs(sums) do
-          local name = seg .. '|' .. field
-          fields[name] = (fields[name] or 0) + amount
-        end
+        for field, amount in pairs(sums) do bump(target[1], seg .. '|' .. field, amount) end
       end
-      if target[2] > 0 then pending_ttl[key] = target[2] end
+      if target[2] > 0 then pending_ttl[target[1]] = target[2] end
     end
   end
-  groups = {}
 end
 
 local function run_op(op, seg, u)
