@@ -113,7 +113,24 @@ def parse(raw: bytes | None, max_bytes: int) -> Any:
 
 
 def decode(raw: bytes | None, stream: str, max_bytes: int) -> BaseModel | Rejection:
-    """Validate one message from ``stream``'s topic."""
+    """Validate one message from ``stream``'s topic.
+
+    Almost every message is valid, and pydantic validates straight from the bytes in
+    about half the time of a parse followed by a validation of the parsed value. So
+    that comes first; only a message it refuses goes through the checks one by one
+    (``decode_stepwise``), which name the reason. The two accept exactly the same
+    messages: tests/functional/test_fuzz.py holds them to it.
+    """
+    if raw and len(raw) <= max_bytes:
+        try:
+            return _ADAPTERS[stream].validate_json(raw)  # type: ignore[no-any-return]
+        except ValidationError:
+            pass
+    return decode_stepwise(raw, stream, max_bytes)
+
+
+def decode_stepwise(raw: bytes | None, stream: str, max_bytes: int) -> BaseModel | Rejection:
+    """``decode`` one check at a time, so a refusal says which check failed."""
     obj = parse(raw, max_bytes)
     return obj if isinstance(obj, Rejection) else validate_object(obj, stream)
 

@@ -10,9 +10,9 @@ not silently ignored.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 SCHEMA_VERSION = 1
@@ -38,6 +38,14 @@ class Envelope(BaseModel):
     schema_version: Literal[1] = Field(SCHEMA_VERSION, description="Version of this schema")
     channel: Name = Field("voice", description="voice, chat, email, web, ...")
     customer_id: Identifier | None = None
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _version_is_not_a_bool(cls, value: Any) -> Any:
+        """``true`` equals 1 to Python, so ``Literal[1]`` alone would take it as version 1."""
+        if isinstance(value, bool):
+            raise PydanticCustomError("literal_error", "schema_version must be a number, not a boolean")
+        return value
 
 
 # --------------------------------------------------------------------------- calls

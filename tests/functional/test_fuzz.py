@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +20,7 @@ from cxpulse.embedded import Service
 from cxpulse.settings import load_settings
 from processors.batch import BatchProcessor, RawMessage
 from processors.store import Source, WindowStore, connect
-from streams.decode import REASONS, Rejection, decode
+from streams.decode import REASONS, Rejection, decode, decode_stepwise
 
 STREAMS = ("calls", "tickets", "carts", "surveys")
 
@@ -70,6 +71,23 @@ def test_decoder_never_raises(raw: bytes, stream: str) -> None:
     result = decode(raw, stream, 65536)
     if isinstance(result, Rejection):
         assert result.reason in REASONS and result.error
+
+
+@given(raw=messages, stream=st.sampled_from(STREAMS))
+@settings(max_examples=1500, deadline=None)
+def test_the_fast_decoder_accepts_exactly_what_the_stepwise_checks_accept(raw: bytes, stream: str) -> None:
+    """``decode`` validates straight from the bytes first: it must never take a message
+    the checks refuse (a JSON ``true`` as version, say), nor turn one into another event."""
+    fast, stepwise = decode(raw, stream, 65536), decode_stepwise(raw, stream, 65536)
+    assert type(fast) is type(stepwise)
+    assert fast == stepwise
+
+
+@pytest.mark.parametrize("version", [b"true", b"false", b"1.0", b"1", b"2", b'"1"', b"null"])
+def test_the_fast_decoder_treats_every_version_as_the_checks_do(version: bytes) -> None:
+    raw = orjson.dumps({**TEMPLATES["calls"], "event_id": "e", "occurred_at": datetime.now(timezone.utc).isoformat()})
+    raw = raw[:-1] + b',"schema_version":' + version + b"}"
+    assert decode(raw, "calls", 65536) == decode_stepwise(raw, "calls", 65536)
 
 
 class CountingSink:
