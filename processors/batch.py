@@ -34,8 +34,8 @@ from cxpulse.settings import Settings
 from processors.fold import Update, fold
 from processors.fold_surveys import is_detractor
 from processors.store import STATUS_CONFLICT, STATUS_DUPLICATE, STATUS_NEW, STATUS_OUT_OF_ORDER, STATUS_REPLAY, RejectionMark, Source, WindowStore
-from streams.decode import Rejection, check_time, decode, validate_object
-from streams.envelope import EnvelopeError, unpack
+from streams.decode import Rejection, check_time, decode, validate_envelope, validate_object
+from streams.envelope import EnvelopeError, is_envelope, unpack
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,29 @@ SUPPORTS_ENVELOPES = True
 """Messages may be ``streams.envelope`` batches (the benchmark checks this flag)."""
 
 _PLAIN = object()  # marks a message that is one event, still to be decoded from its bytes
+
+
+class _Originals:
+    """An envelope's events as they were sent, parsed only if one needs a dead letter."""
+
+    __slots__ = ("raw", "_events")
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self._events: list[Any] | None = None
+
+    def __getitem__(self, index: int) -> Any:
+        if self._events is None:
+            self._events = unpack(self.raw) or []
+        return self._events[index]
+
+
+class _Valid(NamedTuple):
+    """An event of an envelope that validated whole (``validate_envelope``)."""
+
+    event: BaseModel
+    originals: _Originals
+    index: int
 
 
 class RawMessage(NamedTuple):
@@ -133,10 +156,18 @@ class BatchProcessor:
         self.stopping = stopping
         self.dlq_log = RateLimitedLog()
 
-    def _unpacked(self, messages: Sequence[RawMessage]) -> Iterator[tuple[RawMessage, Any]]:
+    def _unpacked(self, stream: str, messages: Sequence[RawMessage]) -> Iterator[tuple[RawMessage, Any]]:
         """(message, what to check) per event: a plain message, or each event of an envelope."""
         limit = self.settings.max_message_bytes
         for msg in messages:
+            if msg.value is not None and len(msg.value) <= limit and is_envelope(msg.value):
+                valid = validate_envelope(msg.value, stream)
+                if valid is not None:  # else each of its events is checked on its own, below
+                    topic, partition, offset = msg.source.topic, msg.source.partition, msg.source.offset
+                    originals = _Originals(msg.value)
+                    for index, event in enumerate(valid):
+                        yield RawMessage(None, Source(topic, partition, offset, index), msg.key), _Valid(event, originals, index)
+                    continue
             try:
                 events = unpack(msg.value)
             except EnvelopeError as exc:
@@ -157,7 +188,9 @@ class BatchProcessor:
         try:
             if isinstance(unpacked, Rejection):
                 return unpacked
-            if unpacked is _PLAIN:
+            if type(unpacked) is _Valid:
+                event = unpacked.event
+            elif unpacked is _PLAIN:
                 event = decode(msg.value, stream, s.max_message_bytes)
             else:
                 event = validate_object(unpacked, stream)
@@ -177,7 +210,7 @@ class BatchProcessor:
         # nor one Lua call (which blocks Redis for everyone) grows with their size.
         size = self.settings.batch_max_events
         chunk: list[tuple[RawMessage, Any]] = []
-        for pair in self._unpacked(messages):
+        for pair in self._unpacked(stream, messages):
             chunk.append(pair)
             if len(chunk) >= size:
                 await self._process_events(stream, chunk, now, now_dt, result)
@@ -289,6 +322,8 @@ class BatchProcessor:
 
 def _encode_loose(obj: Any) -> bytes:
     """An envelope's event back to JSON bytes for its dead-letter record (never raises)."""
+    if type(obj) is _Valid:
+        obj = obj.originals[obj.index]
     try:
         return orjson.dumps(obj)
     except TypeError:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model, field_validator
+from pydantic_core import PydanticCustomError
 
 from streams.events import EVENT_MODELS, STREAM_EVENT_UNIONS, SUPPORTED_SCHEMA_VERSIONS, stream_of
 
@@ -54,6 +55,29 @@ class Rejection:
 _STREAM_OF_TYPE: dict[str, str | None] = {t: stream_of(t) for t in EVENT_MODELS}
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {
     stream: TypeAdapter(union) for stream, union in STREAM_EVENT_UNIONS.items()
+}
+
+
+
+def _not_a_bool(value: Any) -> Any:
+    """``true`` equals 1 to Python: ``Literal[1]`` alone would take it as version 1."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("literal_error", "envelope version must be a number, not a boolean")
+    return value
+
+
+# A whole ``streams.envelope`` (version 1) whose every event is valid on its stream.
+_ENVELOPE_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    stream: TypeAdapter(
+        create_model(
+            f"Envelope_{stream}",
+            __config__=ConfigDict(extra="forbid"),
+            __validators__={"version": field_validator("envelope", mode="before")(_not_a_bool)},
+            envelope=(Literal[1], ...),
+            events=(list[union], ...),  # type: ignore[valid-type]
+        )
+    )
+    for stream, union in STREAM_EVENT_UNIONS.items()
 }
 
 
@@ -127,6 +151,20 @@ def decode(raw: bytes | None, stream: str, max_bytes: int) -> BaseModel | Reject
         except ValidationError:
             pass
     return decode_stepwise(raw, stream, max_bytes)
+
+
+def validate_envelope(raw: bytes, stream: str) -> list[BaseModel] | None:
+    """Every event of an envelope (``streams.envelope``), validated, or None.
+
+    Straight from the bytes, as in ``decode``: about half the time of parsing the
+    envelope and validating each parsed event. None when anything in it is refused;
+    the caller then unpacks it and checks each event on its own, so each refusal gets
+    its reason and only the bad events are dead-lettered. The caller checks the size.
+    """
+    try:
+        return _ENVELOPE_ADAPTERS[stream].validate_json(raw).events  # type: ignore[no-any-return]
+    except ValidationError:
+        return None
 
 
 def decode_stepwise(raw: bytes | None, stream: str, max_bytes: int) -> BaseModel | Rejection:

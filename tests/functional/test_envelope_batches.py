@@ -11,9 +11,11 @@ from typing import Any, Sequence
 import orjson
 from aiokafka.partitioner import DefaultPartitioner
 
+from cxpulse.embedded import Service
 from cxpulse.settings import load_settings
 from processors.batch import BatchProcessor, RawMessage
-from processors.store import Source, WindowStore
+from processors.store import Source, WindowStore, connect
+from streams.decode import validate_envelope
 from streams.envelope import pack, unpack
 from streams.publisher import Publisher
 
@@ -61,6 +63,48 @@ async def test_envelope_events_are_checked_folded_and_dead_lettered_one_by_one(s
     assert len(sink.records) == 3  # each rejection dead-lettered once, per event
     health = await store.health()
     assert health["cx.calls|rejected|wrong_topic"] == 1 and health["cx.calls|processed"] == 4
+
+
+async def test_an_envelope_valid_whole_dead_letters_a_late_event_with_the_bytes_it_came_in(
+    store: WindowStore, app_id: str
+) -> None:
+    """Such an envelope skips the per-event parse: a dead letter must still carry what
+    was sent, not the model re-serialized (which would add the defaulted fields)."""
+    settings = load_settings(app_id=app_id)
+    sink = ListSink()
+    late = {**call("l1", "c8"), "occurred_at": (datetime.now(timezone.utc) - timedelta(days=30)).isoformat()}
+    [envelope] = pack([call("v1", "c1"), late, call("v2", "c2")], 65536)
+    result = await BatchProcessor(settings, store, sink).process("calls", [RawMessage(envelope, Source("cx.calls", 0, 5))])
+    assert result.new == 2 and result.rejected == {"late": 1}
+    [(_, value)] = sink.records
+    record = orjson.loads(value)
+    assert record["source"]["index"] == 1 and orjson.loads(base64.b64decode(record["value_base64"])) == late
+
+
+async def test_an_envelope_counts_the_same_whether_valid_whole_or_checked_event_by_event(
+    app_id: str, redis_service: Service
+) -> None:
+    """One bad event sends an envelope down the per-event checks; the good ones must
+    land exactly as they do when the whole envelope validates at once."""
+    events = [call(f"e{i}", f"c{i % 3}", t, **f) for i, (t, f) in enumerate([
+        ("call.queued", {}), ("call.answered", {"wait_seconds": 12.0}), ("call.queued", {}),
+        ("call.abandoned", {"wait_seconds": 40.0}), ("call.completed", {"talk_seconds": 200.0, "customer_id": "u1",
+                                                                          "contact_reason": "billing"}),
+    ])]
+    totals = []
+    for suffix, extra in (("whole", []), ("each", [{"type": "call.queued"}])):
+        store = WindowStore(connect(redis_service.url), f"{app_id}{suffix}")
+        try:
+            [envelope] = pack(events + extra, 65536)
+            assert (validate_envelope(envelope, "calls") is None) == bool(extra)  # the path this round takes
+            result = await BatchProcessor(load_settings(app_id=f"{app_id}{suffix}"), store, ListSink()).process(
+                "calls", [RawMessage(envelope, Source("cx.calls", 0, 1))]
+            )
+            assert result.new == len(events) and sum(result.rejected.values()) == len(extra)
+            totals.append((await store.read("calls", [])).totals)
+        finally:
+            await store.client.aclose()
+    assert totals[0] == totals[1] and totals[0]["sales|voice"]["offered"] == 2
 
 
 async def test_an_envelope_over_the_message_limit_is_refused_whole(store: WindowStore, app_id: str) -> None:
