@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from cxpulse.dashboards import DATASOURCE_UID
+from cxpulse.embedded import REDIS_TUNING
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -61,6 +62,9 @@ def test_services_are_wired_as_documented() -> None:
     kafka = services["kafka"]["environment"]
     assert "controller" in kafka["KAFKA_PROCESS_ROLES"] and "ZOOKEEPER" not in " ".join(kafka)  # KRaft
     assert "--appendonly" in services["redis"]["command"] and "yes" in services["redis"]["command"]
+    command = services["redis"]["command"]
+    pairs = list(zip(REDIS_TUNING[::2], REDIS_TUNING[1::2]))
+    assert all(command[command.index(name) + 1] == value for name, value in pairs), "tuned as the embedded Redis is"
 
     worker = services["worker"]
     assert "container_name" not in worker, "a container_name prevents scaling the workers"
