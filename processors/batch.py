@@ -160,7 +160,11 @@ class BatchProcessor:
         """(message, what to check) per event: a plain message, or each event of an envelope."""
         limit = self.settings.max_message_bytes
         for msg in messages:
-            if msg.value is not None and len(msg.value) <= limit and is_envelope(msg.value):
+            if not is_envelope(msg.value):  # one look at the first bytes
+                yield msg, _PLAIN
+                continue
+            assert msg.value is not None
+            if len(msg.value) <= limit:
                 valid = validate_envelope(msg.value, stream)
                 if valid is not None:  # else each of its events is checked on its own, below
                     topic, partition, offset = msg.source.topic, msg.source.partition, msg.source.offset
