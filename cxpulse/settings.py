@@ -208,10 +208,10 @@ class Settings(BaseSettings):
         30, ge=0, description="Longest a fetch waits for data (Faust's own: 1500); with fast_consumer only"
     )
     gc_freeze: bool = Field(
-        True, description="Worker: keep the start-up heap out of the garbage collector's scans (processors/gc_tuning.py)"
+        True, description="Worker and exporter: keep the start-up heap out of the garbage collector's scans (processors/gc_tuning.py)"
     )
     gc_young_threshold: int = Field(
-        50_000, ge=1, description="Worker: allocations between young-generation collections (Python's default: 700)"
+        50_000, ge=1, description="Worker and exporter: allocations between young-generation collections (Python's default: 700)"
     )
 
     thresholds: Thresholds = Thresholds()

@@ -6,6 +6,9 @@ by every full collection (~70 ms each, ten or so per 50k events), although none 
 it ever becomes garbage; the events themselves are freed by reference counting.
 ``gc.freeze()`` after start-up moves that heap to the permanent generation, which
 collections skip. Cycles created later are still collected as before.
+
+The exporter settles too: in a freshness run its collector took ~4 % of its CPU, and
+each of its two full collections (~40 ms) stalled a snapshot build.
 """
 
 from __future__ import annotations

@@ -137,9 +137,11 @@ def test_known_call_events_give_exact_kpis(stack: LocalStack) -> None:
     assert topic["duplicate"] == 1
     assert topic["rejected"] == {"missing_field": 1, "malformed_json": 1}
     assert snapshot["pipeline"]["workers_alive"] == 1
-    # the worker froze its start-up heap out of the collector's scans (processors/gc_tuning.py)
-    worker = next(p for p in stack.procs.procs if p.name.startswith("worker"))
-    assert re.search(r"gc: \d+ start-up objects frozen", worker.log_path.read_text(errors="replace"))
+    # the worker and the exporter froze their start-up heaps out of the collector's scans
+    # (processors/gc_tuning.py)
+    for name in ("worker", "exporter"):
+        proc = next(p for p in stack.procs.procs if p.name.startswith(name))
+        assert re.search(r"gc: \d+ start-up objects frozen", proc.log_path.read_text(errors="replace")), name
 
     # /metrics carries the same figures
     fetched_from = time.time()
