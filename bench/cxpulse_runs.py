@@ -254,8 +254,13 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
     Every 10 ms the producer sends the slice of events that is due and notes the time
     and the cumulative count per topic; /metrics is read every ``scrape_interval``.
     A slice counts as visible at the end of the first scrape whose
-    ``cx_pipeline_events_processed_total{topic}`` reaches its cumulative count (an
-    upper bound; partitions are consumed in parallel, so this is a watermark).
+    ``cx_pipeline_events_processed_total{topic}`` reaches its cumulative count: a
+    watermark per topic, not per event. Partitions are consumed in parallel, so the
+    count can reach a slice's number while a lagging partition still holds some of
+    its events, made up for by later events of the other partitions: mid-run, the
+    watermark can understate a slow partition's lag. The end of a run cannot be made
+    up for, so the last 10 s slice (``p99_by_10s_of_sending_s``) is the closest to
+    exact. Exact figures would need processed counts per partition.
     ``envelope`` (``{"size", "linger"}``): the producer packs envelopes as
     ``streams.publisher`` does; the linger counts against freshness.
     """
