@@ -160,32 +160,30 @@ class BatchProcessor:
         """(message, what to check) per event: a plain message, or each event of an envelope."""
         limit = self.settings.max_message_bytes
         for msg in messages:
-            if not is_envelope(msg.value):  # one look at the first bytes
+            raw = msg.value
+            if not is_envelope(raw):  # one look at the first bytes
                 yield msg, _PLAIN
                 continue
-            assert msg.value is not None
-            if len(msg.value) <= limit:
-                valid = validate_envelope(msg.value, stream)
-                if valid is not None:  # else each of its events is checked on its own, below
-                    topic, partition, offset = msg.source.topic, msg.source.partition, msg.source.offset
-                    originals = _Originals(msg.value)
-                    for index, event in enumerate(valid):
-                        yield RawMessage(None, Source(topic, partition, offset, index), msg.key), _Valid(event, originals, index)
+            assert raw is not None
+            valid = validate_envelope(raw, stream) if len(raw) <= limit else None
+            items: list[Any]
+            if valid is not None:
+                originals = _Originals(raw)
+                items = [_Valid(event, originals, index) for index, event in enumerate(valid)]
+            else:  # each of its events is checked on its own
+                try:
+                    events = unpack(raw)
+                except EnvelopeError as exc:
+                    yield msg, Rejection(exc.reason, exc.error)
                     continue
-            try:
-                events = unpack(msg.value)
-            except EnvelopeError as exc:
-                yield msg, Rejection(exc.reason, exc.error)
-                continue
-            if events is None:
-                yield msg, _PLAIN
-            elif len(msg.value or b"") > limit:
-                yield msg, Rejection("oversized", f"envelope of {len(msg.value or b'')} bytes > limit {limit}")
-            else:
-                topic, partition, offset = msg.source.topic, msg.source.partition, msg.source.offset
-                for index, obj in enumerate(events):
-                    # its own bytes are only needed for a dead-letter record: made then
-                    yield RawMessage(None, Source(topic, partition, offset, index), msg.key), obj
+                if len(raw) > limit:
+                    yield msg, Rejection("oversized", f"envelope of {len(raw)} bytes > limit {limit}")
+                    continue
+                assert events is not None  # is_envelope() said it is one
+                items = events  # an event's own bytes are only needed for a dead-letter record: made then
+            topic, partition, offset = msg.source.topic, msg.source.partition, msg.source.offset
+            for index, item in enumerate(items):
+                yield RawMessage(None, Source(topic, partition, offset, index), msg.key), item
 
     def _check(self, msg: RawMessage, stream: str, now_dt: datetime, unpacked: Any = _PLAIN) -> BaseModel | Rejection:
         s = self.settings

@@ -16,9 +16,8 @@ from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model, field_validator
-from pydantic_core import PydanticCustomError
 
-from streams.events import EVENT_MODELS, STREAM_EVENT_UNIONS, SUPPORTED_SCHEMA_VERSIONS, stream_of
+from streams.events import EVENT_MODELS, STREAM_EVENT_UNIONS, SUPPORTED_SCHEMA_VERSIONS, not_a_bool, stream_of
 
 REASONS = (
     "empty",
@@ -58,21 +57,13 @@ _ADAPTERS: dict[str, TypeAdapter[Any]] = {
 }
 
 
-
-def _not_a_bool(value: Any) -> Any:
-    """``true`` equals 1 to Python: ``Literal[1]`` alone would take it as version 1."""
-    if isinstance(value, bool):
-        raise PydanticCustomError("literal_error", "envelope version must be a number, not a boolean")
-    return value
-
-
 # A whole ``streams.envelope`` (version 1) whose every event is valid on its stream.
 _ENVELOPE_ADAPTERS: dict[str, TypeAdapter[Any]] = {
     stream: TypeAdapter(
         create_model(
             f"Envelope_{stream}",
             __config__=ConfigDict(extra="forbid"),
-            __validators__={"version": field_validator("envelope", mode="before")(_not_a_bool)},
+            __validators__={"version": field_validator("envelope", mode="before")(not_a_bool)},
             envelope=(Literal[1], ...),
             events=(list[union], ...),  # type: ignore[valid-type]
         )

@@ -28,6 +28,14 @@ Money = Annotated[float, Field(ge=0, le=1e9)]
 Locale = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")]
 
 
+def not_a_bool(value: Any) -> Any:
+    """A before-validator for a version field: ``true`` equals 1 to Python, so
+    ``Literal[1]`` alone would take it as version 1 (and JSON mode does)."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("literal_error", "a version must be a number, not a boolean")
+    return value
+
+
 class Envelope(BaseModel):
     """Fields every event shares."""
 
@@ -39,13 +47,7 @@ class Envelope(BaseModel):
     channel: Name = Field("voice", description="voice, chat, email, web, ...")
     customer_id: Identifier | None = None
 
-    @field_validator("schema_version", mode="before")
-    @classmethod
-    def _version_is_not_a_bool(cls, value: Any) -> Any:
-        """``true`` equals 1 to Python, so ``Literal[1]`` alone would take it as version 1."""
-        if isinstance(value, bool):
-            raise PydanticCustomError("literal_error", "schema_version must be a number, not a boolean")
-        return value
+    _version_is_not_a_bool = field_validator("schema_version", mode="before")(not_a_bool)
 
 
 # --------------------------------------------------------------------------- calls

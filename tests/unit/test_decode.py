@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from streams.decode import REASONS, Rejection, check_time, decode, schema_reason, validate_object
+from streams.decode import REASONS, Rejection, check_time, decode, schema_reason, validate_envelope, validate_object
 from streams.events import CallAnswered, CallCompleted
 
 MAX = 4096
@@ -182,3 +182,14 @@ EVENT = validate_object({**ANSWERED, "occurred_at": NOW.isoformat()}, "calls")
 def test_check_time(offset: timedelta, expected: str | None) -> None:
     result = check_time(EVENT, NOW + offset, lateness_s=3600, skew_s=300)
     assert (None if result is None else reason(result)) == expected
+
+
+@pytest.mark.parametrize("version", [b"true", b"false", b"2", b'"1"', b"null", b"1"])
+def test_a_whole_envelope_is_taken_only_at_version_1(version: bytes) -> None:
+    """The worker's fast path for envelopes must refuse what ``streams.envelope.unpack``
+    refuses (JSON ``true`` equals 1 to Python), so the slow path can name the reason."""
+    envelope = b'{"envelope":' + version + b',"events":[' + raw(ANSWERED) + b"]}"
+    events = validate_envelope(envelope, "calls")
+    assert (events is not None) == (version == b"1")
+    if events is not None:
+        assert events == [CallAnswered.model_validate(ANSWERED)]
