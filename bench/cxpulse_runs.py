@@ -5,8 +5,8 @@
   (``{app}:health`` fields ``<topic>|processed`` and friends), from the first
   handled event to the N-th;
 * freshness: events published at a steady rate, /metrics scraped continuously:
-  for each published slice, the time until ``cx_pipeline_events_processed_total``
-  covers it;
+  for each published slice, the time until its partition's
+  ``cx_pipeline_partition_events_processed_total`` covers it;
 * API latency: /metrics and /api/kpis timed after seeding queues x channels;
 * soak: the worker's RSS sampled while the simulator publishes.
 """
@@ -23,6 +23,7 @@ from typing import Any, Sequence
 
 import psutil
 import redis
+from aiokafka.partitioner import DefaultPartitioner
 
 from bench.context import Context
 from bench.runners import parse as parse_result
@@ -169,14 +170,17 @@ def _get(url: str, timeout: float = 10.0) -> tuple[float, bytes]:
     return time.perf_counter() - started, body
 
 
-def processed_by_topic(metrics_text: str) -> dict[str, float]:
+def processed_by_partition(metrics_text: str) -> dict[str, float]:
+    """``{"topic|partition": events folded}`` from ``/metrics``: the same field names as
+    the Redis hash (``processors.keys.partitions``)."""
     out: dict[str, float] = {}
-    prefix = "cx_pipeline_events_processed_total{"
+    prefix = "cx_pipeline_partition_events_processed_total{"
     for line in metrics_text.splitlines():
         if line.startswith(prefix):
             labels, _, value = line[len(prefix):].partition("} ")
             topic = labels.split('topic="', 1)[1].split('"', 1)[0]
-            out[topic] = float(value)
+            partition = labels.split('partition="', 1)[1].split('"', 1)[0]
+            out[f"{topic}|{partition}"] = float(value)
     return out
 
 
@@ -252,15 +256,12 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
     """Publish at ``rate`` events/s for ``seconds``; event -> /metrics latency.
 
     Every 10 ms the producer sends the slice of events that is due and notes the time
-    and the cumulative count per topic; /metrics is read every ``scrape_interval``.
+    and the cumulative count per partition; /metrics is read every ``scrape_interval``.
     A slice counts as visible at the end of the first scrape whose
-    ``cx_pipeline_events_processed_total{topic}`` reaches its cumulative count: a
-    watermark per topic, not per event. Partitions are consumed in parallel, so the
-    count can reach a slice's number while a lagging partition still holds some of
-    its events, made up for by later events of the other partitions: mid-run, the
-    watermark can understate a slow partition's lag. The end of a run cannot be made
-    up for, so the last 10 s slice (``p99_by_10s_of_sending_s``) is the closest to
-    exact. Exact figures would need processed counts per partition.
+    ``cx_pipeline_partition_events_processed_total{topic,partition}`` reaches its
+    cumulative count. A partition is consumed and stored in order, so that is exact
+    per event. (A count per topic is not: a partition that keeps up makes up for one
+    that lags, and the lag is understated.)
     ``envelope`` (``{"size", "linger"}``): the producer packs envelopes as
     ``streams.publisher`` does; the linger counts against freshness.
     """
@@ -268,30 +269,34 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
     events = interleave(workload, stack.topics, int(rate * seconds))
     compact_aof(stack.redis, ctx)
     forks0 = int(stack.redis.info("stats")["total_forks"])
-    base = processed_by_topic(stack.metrics())
+    base = processed_by_partition(stack.metrics())
+    # each event's partition, chosen here (Kafka's default partitioner on the key) so
+    # that the producer and the counts below agree, and before any clock starts
+    partitioner, every = DefaultPartitioner(), list(range(stack.partitions))
+    placed = [(t, k, v, partitioner(k, every, every)) for t, k, v in events]
+    totals: dict[str, int] = {}  # per "topic|partition"
+    for topic, _k, _v, partition in placed:
+        where = f"{topic}|{partition}"
+        totals[where] = totals.get(where, 0) + 1
     spec_path = ctx.workdir / f"{stack.app_id}.paced{'-envelope' if envelope else ''}.json"
     spec_path.write_text(json.dumps({"bootstrap": ctx.bootstrap, "rate": rate, "envelope": envelope,
-                                     "partitions": stack.partitions,
-                                     "events": [(t, k.decode(), v.decode()) for t, k, v in events]}))
+                                     "events": [(t, k.decode(), v.decode(), p) for t, k, v, p in placed]}))
     ctx.progress(f"  publishing {len(events):,} events at {rate:,.0f}/s ({len(events) / rate:.0f}s), "
                  f"reading /metrics every {scrape_interval * 1000:.0f} ms")
     producer = ctx.spawn("paced-producer", [sys.executable, "-m", "bench.runners.paced_producer", str(spec_path)])
     cpu = _CpuShares({"worker": stack.worker.pid, "exporter": stack.exporter.pid, "redis": ctx.redis.proc.pid,
                       "broker": ctx.broker.proc.pid, "producer": producer.pid, "harness": None})
     scrapes: list[tuple[float, dict[str, float]]] = []
-    # the same watermark read straight from Redis: splits the lag into the worker's
+    # the same counts read straight from Redis: splits the lag into the worker's
     # (event -> Redis) and the exporter's (Redis -> /metrics)
     polls: list[tuple[float, dict[str, float]]] = []
-    health_key = keys.health(stack.app_id)
-    base_redis = _processed_in(stack.redis.hgetall(health_key))
+    parts_key = keys.partitions(stack.app_id)
+    base_redis = _floats(stack.redis.hgetall(parts_key))
     scrape_times: list[float] = []
     builds: list[float] = []  # the exporter's own snapshot build time, as each scrape reports it
-    totals: dict[str, int] = {}
-    for topic, _k, _v in events:
-        totals[topic] = totals.get(topic, 0) + 1
     deadline = time.time() + len(events) / rate + 60
     while time.time() < deadline:
-        stored = _processed_in(stack.redis.hgetall(health_key))
+        stored = _floats(stack.redis.hgetall(parts_key))
         polls.append((time.time(), {t: v - base_redis.get(t, 0.0) for t, v in stored.items()}))
         try:
             took, body = _get(stack.url + "/metrics")
@@ -303,7 +308,7 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
         build = snapshot_duration(text)
         if build is not None:
             builds.append(build)
-        seen = {t: v - base.get(t, 0.0) for t, v in processed_by_topic(text).items()}
+        seen = {t: v - base.get(t, 0.0) for t, v in processed_by_partition(text).items()}
         scrapes.append((time.time(), seen))
         if all(seen.get(t, 0) >= n for t, n in totals.items()):
             break
@@ -389,9 +394,8 @@ class _CpuShares:
         return out
 
 
-def _processed_in(health: dict[str, str]) -> dict[str, float]:
-    """``<topic>|processed`` of the health hash: what ``cx_pipeline_events_processed_total`` serves."""
-    return {field[: -len("|processed")]: float(v) for field, v in health.items() if field.endswith("|processed")}
+def _floats(counts: dict[str, str]) -> dict[str, float]:
+    return {field: float(v) for field, v in counts.items()}
 
 
 Visibility = tuple[list[float], dict[str, list[float]], dict[int, list[float]], int]
@@ -399,8 +403,9 @@ Visibility = tuple[list[float], dict[str, list[float]], dict[int, list[float]], 
 
 def _visibility(timeline: list[list[Any]], reads: list[tuple[float, dict[str, float]]],
                 totals: dict[str, int]) -> Visibility:
-    """Per published slice, the time until the first read whose count per topic covers it:
-    (latencies, by topic, by 10 s of sending, events never seen)."""
+    """Per published slice, the time until the first read whose count for its partition
+    (``topic|partition``) covers it: (latencies, by topic, by 10 s of sending, events
+    never seen)."""
     latencies: list[float] = []
     by_topic: dict[str, list[float]] = {}
     by_slice: dict[int, list[float]] = {}
@@ -408,13 +413,14 @@ def _visibility(timeline: list[list[Any]], reads: list[tuple[float, dict[str, fl
     unseen = 0
     last = {t: 0 for t in totals}
     cursor = {t: 0 for t in totals}  # reads are in time order and counts only grow
-    for sent_at, topic, cumulative in timeline:
-        n = cumulative - last[topic]
-        last[topic] = cumulative
-        i = cursor[topic]
-        while i < len(reads) and (reads[i][1].get(topic, 0) < cumulative or reads[i][0] < sent_at):
+    for sent_at, topic, partition, cumulative in timeline:
+        where = f"{topic}|{partition}"
+        n = cumulative - last[where]
+        last[where] = cumulative
+        i = cursor[where]
+        while i < len(reads) and (reads[i][1].get(where, 0) < cumulative or reads[i][0] < sent_at):
             i += 1
-        cursor[topic] = i
+        cursor[where] = i
         if i == len(reads):
             unseen += n
             continue

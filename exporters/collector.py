@@ -94,6 +94,16 @@ def pipeline_metrics(snapshot: dict[str, Any]) -> Iterable[Metric]:
             family.add_metric([topic], entry[field])
         yield family
 
+    # a topic's count is a watermark that can hide a partition that lags or stopped
+    by_partition = CounterMetricFamily(
+        "cx_pipeline_partition_events_processed", "Events folded into Redis, per source partition",
+        labels=["topic", "partition"],
+    )
+    for topic, counts in sorted(snapshot["pipeline"].get("partitions", {}).items()):
+        for partition, value in counts.items():
+            by_partition.add_metric([topic, partition], value)
+    yield by_partition
+
     invalid = CounterMetricFamily(
         "cx_pipeline_events_invalid", "Events dead-lettered as invalid, by reason", labels=["topic", "reason"]
     )

@@ -71,9 +71,9 @@ async def build_snapshot(
     # Concurrently: Redis runs the workers' batch scripts one at a time, and each of a
     # build's round trips can queue behind one. Fourteen in a row made a 60 ms build
     # take 200 ms of wall time at 5k events/s; side by side they queue together.
-    calls, surveys, tickets, carts, health, workers = await _all(
+    calls, surveys, tickets, carts, health, partitions, workers = await _all(
         _calls(store, settings, now, memo), _surveys(store, settings, now, memo), _tickets(store, settings, now, memo),
-        _carts(store, settings, now, memo), store.health(), store.workers(),
+        _carts(store, settings, now, memo), store.health(), store.partitions(), store.workers(),
     )
     memo.turn()
     windows = sorted({w for view in VIEWS.values() for w in view.windows}, key=_window_order)
@@ -97,7 +97,7 @@ async def build_snapshot(
         "surveys": surveys,
         "tickets": tickets,
         "carts": carts,
-        "pipeline": _pipeline(health, workers, settings, now),
+        "pipeline": _pipeline(health, workers, settings, now) | {"partitions": partitions},
     }
 
 

@@ -4,13 +4,14 @@
 -- ARGV[1] is JSON:
 --   now      worker clock, epoch seconds
 --   health   key of the pipeline-health hash
+--   parts    key of the per-partition processed counts (field "topic|partition")
 --   seen     prefix of the dedupe keys (+ event id)
 --   rejected prefix of the rejected-marker keys (+ source)
 --   versions the bucket-versions hash (bucket_versions.lua, prepended to this script)
 --   shared   values many updates share, referred to by 0-based position: bucket
 --            target lists {{key, expire_at}, ...}, topics, segment-set keys
 --   u        updates: {e=event id, f=fingerprint, src="topic:partition:offset[#index]",
---                      t=topic (shared), x=dedupe expire-at, s=segment,
+--                      t=topic (shared), p="topic|partition" (shared), x=dedupe expire-at, s=segment,
 --                      sk=segments-set key (shared), ts=event time,
 --                      c={field=amount}, b=bucket targets (shared),
 --                      optional: o={op, ...}, ag=agent, ab=agent bucket targets (shared),
@@ -23,6 +24,7 @@
 local batch = cjson.decode(ARGV[1])
 local now = tonumber(batch.now)
 local health = batch.health
+local parts = batch.parts
 local shared = batch.shared
 local seen_prefix, rejected_prefix = batch.seen, batch.rejected
 local versions = batch.versions
@@ -258,6 +260,7 @@ for _, u in ipairs(batch.u) do
     end
     for _, op in ipairs(u.o or NO_OPS) do run_op(op, seg, u) end
     bump(health, topic .. '|processed', 1)
+    bump(parts, shared[u.p + 1], 1)
     max_field(topic .. '|last_event_ts', u.ts)
     out[#out + 1] = 0
   end
@@ -281,7 +284,7 @@ for key, fields in pairs(pending) do
   for field, amount in pairs(fields) do
     redis.call('HINCRBYFLOAT', key, field, amount)
   end
-  if key ~= health then
+  if key ~= health and key ~= parts then
     stamp = stamp or versions_stamp(versions)
     stamp_bucket(versions, stamp, key, pending_ttl[key], now)
   end

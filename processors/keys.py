@@ -59,6 +59,13 @@ def health(app: str) -> str:
     return f"{app}:health"
 
 
+def partitions(app: str) -> str:
+    """Events folded per source partition (``topic|partition``): a watermark per
+    partition, the only one that is exact (a topic's count can hide a lagging
+    partition behind the others), and a stuck partition shows as one that stops."""
+    return f"{app}:partitions"
+
+
 def workers(app: str) -> str:
     """Sorted set of worker ids scored by their last heartbeat."""
     return f"{app}:workers"

@@ -76,6 +76,15 @@ class WindowStore:
         self._expire_carts = client.register_script(prelude + scripts.joinpath("expire_carts.lua").read_text())
         self._buckets = BucketCache()
         self._sums = WindowSums()
+        self._partition_fields: dict[tuple[str, int], str] = {}
+
+    def _partition_field(self, src: Source) -> str:
+        """``topic|partition``, made once per partition rather than once per event."""
+        where = (src.topic, src.partition)
+        field = self._partition_fields.get(where)
+        if field is None:
+            field = self._partition_fields[where] = f"{src.topic}|{src.partition}"
+        return field
 
     def _payload(self, now: float, updates: Sequence[tuple[Update, Source]], rejections: Iterable[RejectionMark]) -> bytes:
         """The script's argument. What many events share (bucket target lists, topics,
@@ -90,6 +99,7 @@ class WindowStore:
                 "f": u.fingerprint,
                 "src": str(src),
                 "t": shared.index(src.topic),
+                "p": shared.index(self._partition_field(src)),
                 "x": u.dedupe_expire_at,
                 "s": u.segment,
                 "sk": shared.index(keys.segments(app, u.stream)),
@@ -114,6 +124,7 @@ class WindowStore:
             {
                 "now": now,
                 "health": keys.health(app),
+                "parts": keys.partitions(app),
                 "seen": keys.seen(app, ""),
                 "rejected": keys.rejected_prefix(app),
                 "versions": keys.bucket_versions(app),
@@ -274,6 +285,11 @@ class WindowStore:
     async def health(self) -> dict[str, float]:
         return {k: float(v) for k, v in (await self.client.hgetall(keys.health(self.app_id))).items()}
 
+    async def partitions(self) -> dict[str, dict[str, float]]:
+        """Events folded per topic and partition (the partition as a string: the
+        snapshot is served as JSON)."""
+        return partitions_of(await self.client.hgetall(keys.partitions(self.app_id)))
+
 
 _EMPTY: dict[str, dict[str, float]] = {}  # a bucket nobody wrote: one object, so WindowSums sees it unchanged
 
@@ -367,6 +383,15 @@ class _Interned:
             at = self._by_id[id(value)] = len(self.values)
             self.values.append(value)
         return at
+
+
+def partitions_of(raw: dict[str, str]) -> dict[str, dict[str, float]]:
+    """``{"topic|3": "12"}`` -> ``{"topic": {"3": 12.0}}``, partitions in number order."""
+    out: dict[str, dict[str, float]] = {}
+    for field, value in sorted(raw.items(), key=lambda kv: int(kv[0].rpartition("|")[2])):
+        topic, _, partition = field.rpartition("|")
+        out.setdefault(topic, {})[partition] = float(value)
+    return out
 
 
 def _parse(raw: dict[str, str]) -> dict[str, dict[str, float]]:

@@ -1,9 +1,11 @@
 """Publish pre-encoded events at a steady rate and record when each slice went out.
 
-Argument: a JSON file ``{"bootstrap", "rate", "partitions", "events": [[topic, key, value], ...]}``.
+Argument: a JSON file ``{"bootstrap", "rate", "events": [[topic, key, value, partition], ...]}``.
 Every 10 ms it sends the events that are due; it writes ``<file>.timeline.json``
-next to the spec: ``[[wall time, topic, cumulative events due on topic], ...]``
-(the time a slice was due, so a slow send counts against freshness, not for it).
+next to the spec: ``[[wall time, topic, partition, cumulative events due on that
+partition], ...]`` (the time a slice was due, so a slow send counts against
+freshness, not for it). Per partition, because a partition is consumed in order: its
+processed count reaching a slice's number means exactly that slice is stored.
 Its result says how late its ticks started, per 10 s: a late producer means the
 machine was full, not only the pipeline.
 
@@ -13,11 +15,11 @@ partitioner on the key), shipped when ``n`` events are in or the oldest has wait
 ``s`` seconds. The timeline still says when each event was due, so the linger counts
 against freshness.
 
-Each event's partition is computed before the clock starts, with the partitioner
-``send()`` would use (Kafka's default: murmur2 of the key, pure Python in aiokafka),
-and passed to ``send()``. Computed in ``send()``, it was the largest single cost of a
-send in a profile: CPU this process took from the two cores the pipeline under test
-runs on, while it measured that pipeline.
+Each event's partition comes in the spec, computed by the harness with the
+partitioner ``send()`` would use (Kafka's default: murmur2 of the key), and is passed
+to ``send()``. Computed in ``send()``, it was the largest single cost of a send in a
+profile: CPU this process took from the two cores the pipeline under test runs on,
+while it measured that pipeline.
 """
 
 from __future__ import annotations
@@ -38,21 +40,18 @@ TICK = 0.01
 
 async def run(path: Path) -> dict[str, object]:
     from aiokafka import AIOKafkaProducer
-    from aiokafka.partitioner import DefaultPartitioner
 
     spec = json.loads(path.read_text())
     envelope = spec.get("envelope")
-    partitions = list(range(int(spec["partitions"])))
-    partitioner = DefaultPartitioner()
     groups: dict[tuple[str, int], tuple[float, list[bytes]]] = {}  # (topic, partition) -> (opened, values)
     envelopes = 0
-    events = [(t, k.encode(), v.encode()) for t, k, v in spec["events"]]
-    where_of = [(t, partitioner(k, partitions, partitions)) for t, k, _v in events]
+    events = [(t, k.encode(), v.encode()) for t, k, v, _p in spec["events"]]
+    where_of = [(t, int(p)) for t, _k, _v, p in spec["events"]]
     rate = float(spec["rate"])
     producer = AIOKafkaProducer(bootstrap_servers=spec["bootstrap"], linger_ms=5, enable_idempotence=False, acks=1)
     await producer.start()
-    timeline: list[tuple[float, str, int]] = []
-    sent: dict[str, int] = {}
+    timeline: list[tuple[float, str, int, int]] = []
+    sent: dict[tuple[str, int], int] = {}
     late_ticks = 0
     late_by: dict[int, float] = {}  # 10 s slice -> the most a tick started late (s)
     try:
@@ -73,7 +72,7 @@ async def run(path: Path) -> dict[str, object]:
                 when = int((due_at - start) // 10)
                 late_by[when] = max(late_by.get(when, 0.0), -delay)
             due = min(len(events), int(rate * tick * TICK))
-            touched: set[str] = set()
+            touched: set[tuple[str, int]] = set()
             now = time.perf_counter()
             while i < due:
                 topic, key, value = events[i]
@@ -82,8 +81,8 @@ async def run(path: Path) -> dict[str, object]:
                     groups.setdefault(where, (now, []))[1].append(value)
                 else:
                     futures.append(await producer.send(topic, value, key=key, partition=where[1]))
-                sent[topic] = sent.get(topic, 0) + 1
-                touched.add(topic)
+                sent[where] = sent.get(where, 0) + 1
+                touched.add(where)
                 i += 1
             if envelope:
                 last = i >= len(events)
@@ -93,8 +92,8 @@ async def run(path: Path) -> dict[str, object]:
                         futures.append(await producer.send(where[0], wrap(values), partition=where[1]))
                         envelopes += 1
             wall = start_wall + tick * TICK
-            for topic in touched:
-                timeline.append((wall, topic, sent[topic]))
+            for where in touched:
+                timeline.append((wall, *where, sent[where]))
             while futures and futures[0].done():
                 futures.popleft().result()
         await asyncio.gather(*futures)

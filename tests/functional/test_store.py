@@ -61,6 +61,8 @@ async def test_replay_duplicate_and_conflict_are_told_apart(store: WindowStore, 
     assert health["cx.calls|replayed"] == 1
     assert health["cx.calls|duplicate"] == 1
     assert health["cx.calls|rejected|conflict"] == 1
+    # per partition, only what was folded: the replay, duplicate and conflict are not
+    assert await store.partitions() == {"cx.calls": {"0": 1.0}}
     # the script builds marker keys from a prefix and the source: the same keys Python checks
     assert await store.already_dead_lettered([src(7), src(8), src(0), src(99)]) == {src(7), src(8)}
     indexed = Source("cx.calls", 0, 11, index=3)  # an event inside an envelope
@@ -195,3 +197,15 @@ async def test_a_batch_with_more_segments_than_one_sadd_takes(store: WindowStore
     readout = await store.read("calls", [])
     assert readout.segments == sorted(f"{q}|voice" for q in queues)
     assert readout.totals[f"{queues[0]}|voice"]["offered"] == 2
+
+
+async def test_processed_counts_per_partition_in_partition_order(store: WindowStore, settings: Settings) -> None:
+    batch = [
+        (fold(settings, "calls", call(f"p{p}-{i}", "call.queued", 30, call_id=f"c{p}-{i}")), Source("cx.calls", p, i))
+        for p, n in ((10, 1), (2, 3), (0, 2))
+        for i in range(n)
+    ]
+    assert await store.apply(NOW, batch) == [STATUS_NEW] * 6
+    # ordered by number, not as text ("10" after "2"); the topic's own count is their sum
+    assert list((await store.partitions())["cx.calls"].items()) == [("0", 2.0), ("2", 3.0), ("10", 1.0)]
+    assert (await store.health())["cx.calls|processed"] == 6

@@ -37,6 +37,7 @@ def snapshot(counts: dict[str, float]) -> dict[str, Any]:
             "workers": {"h:1": {"last_heartbeat_ts": 1.7e9, "age_seconds": 1.0}},
             "workers_alive": 1,
             "broker": {"last_ok_ts": 1.7e9, "up": True},
+            "partitions": {"cx.calls": {"0": 4.0, "1": 6.0}},
         },
     }
 
@@ -78,6 +79,9 @@ def test_live_gauges_and_pipeline_health() -> None:
     assert samples[("cx_pipeline_events_invalid_total", (("reason", "invalid"), ("topic", "cx.calls")))] == 1
     assert ("cx_pipeline_events_invalid_total", (("reason", "late"), ("topic", "cx.calls"))) not in samples
     assert samples[("cx_pipeline_workers_alive", ())] == 1
+    for partition, value in (("0", 4), ("1", 6)):
+        key = ("cx_pipeline_partition_events_processed_total", (("partition", partition), ("topic", "cx.calls")))
+        assert samples[key] == value
     assert samples[("cx_pipeline_broker_up", ())] == 1
     # a topic that never stored a batch has no "last processed" sample rather than 0
     assert ("cx_pipeline_last_processed_timestamp_seconds", (("topic", "cx.calls"),)) not in samples
