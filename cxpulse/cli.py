@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     publish = sub.add_parser("publish", help="Validate and publish JSON-lines events from a file or stdin")
     _common(publish)
     publish.add_argument("file", nargs="?", default="-", help="JSON-lines file, or - for stdin")
+    publish.add_argument("--linger-ms", type=int, default=50,
+                         help="Milliseconds the producer holds a batch open for more events (default 50)")
     publish.add_argument("--envelope", action="store_true",
                          help="Pack events into batch envelopes (one per partition; the worker unpacks them)")
     publish.add_argument("--envelope-max-events", type=int, default=100, help="Events per envelope (default 100)")
@@ -168,11 +170,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "publish":
         settings = settings_from(args)
         setup_logging(settings)
-        envelope = None
+        options: dict[str, Any] = {"linger_ms": args.linger_ms}
         if args.envelope:
-            envelope = {"envelope": True, "envelope_max_events": args.envelope_max_events,
+            options |= {"envelope": True, "envelope_max_events": args.envelope_max_events,
                         "envelope_max_bytes": args.envelope_max_bytes, "envelope_linger": args.envelope_linger}
-        return asyncio.run(_publish(settings, args.file, envelope))
+        return asyncio.run(_publish(settings, args.file, options))
 
     if args.command == "simulate":
         settings = settings_from(args)
@@ -199,11 +201,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(args.command)
 
 
-async def _publish(settings: Settings, file: str, envelope: dict[str, Any] | None = None) -> int:
+async def _publish(settings: Settings, file: str, options: dict[str, Any] | None = None) -> int:
     from streams.publisher import Publisher
 
     try:
-        publisher = Publisher(settings, **(envelope or {}))
+        publisher = Publisher(settings, **(options or {}))
     except ValueError as exc:
         print(f"cxpulse publish: {exc}", file=sys.stderr)
         return 2

@@ -39,6 +39,20 @@ log = logging.getLogger(__name__)
 OnError = Callable[[int, str, str], None]
 """Called as ``on_error(line_number, reason, error)`` for a rejected line."""
 
+DEFAULT_LINGER_MS = 50
+"""How long the Kafka producer holds a partition's record batch open for more events.
+
+Why not Kafka's 5 ms: brokers store and serve records per batch, and the Tansu
+broker of the embedded stack pays, on every fetch, for every batch a partition
+holds. At 5k events/s one event per message, 5 ms batches hold ~3 events; its CPU
+then climbed from 0.2 to 1.0 core within 25 s with nothing else running, and
+freshness with it; with 50 ms it stayed at 0.2 (``python -m bench run --only
+broker``, docs/performance.md). Real Kafka indexes its log, but takes fewer requests
+and stores less per event with fuller batches too. 50 ms is also the envelope
+linger, and costs nothing a wall refreshed every few seconds can show; the
+benchmark charges it to freshness all the same.
+"""
+
 
 class PublishError(Exception):
     """An event was refused (``reason`` is a ``streams.decode.REASONS`` word) or not delivered."""
@@ -95,7 +109,7 @@ class Publisher:
         self,
         settings: Settings,
         *,
-        linger_ms: int = 5,
+        linger_ms: int = DEFAULT_LINGER_MS,
         max_pending: int = 10000,
         producer: AIOKafkaProducer | None = None,
         envelope: bool = False,
@@ -112,6 +126,8 @@ class Publisher:
         self.envelope_max_events = envelope_max_events
         # the worker refuses a message over max_message_bytes, envelopes included
         self.envelope_max_bytes = min(envelope_max_bytes or settings.max_message_bytes, settings.max_message_bytes)
+        if linger_ms < 0:
+            raise ValueError("linger_ms >= 0 needed")
         if envelope and (envelope_max_events < 1 or self.envelope_max_bytes < OVERHEAD + 2 or envelope_linger < 0):
             raise ValueError("envelope_max_events >= 1, envelope_max_bytes large enough and envelope_linger >= 0 needed")
         self.envelope_linger = envelope_linger

@@ -17,7 +17,7 @@ from processors.batch import BatchProcessor, RawMessage
 from processors.store import Source, WindowStore, connect
 from streams.decode import validate_envelope
 from streams.envelope import pack, unpack
-from streams.publisher import Publisher
+from streams.publisher import DEFAULT_LINGER_MS, Publisher
 
 
 class ListSink:
@@ -194,6 +194,15 @@ def test_plain_publishing_is_unchanged_by_default() -> None:
 
     [(topic, value, key, partition)] = asyncio.run(go())
     assert key == b"call-1" and partition is None and unpack(value) is None
+
+
+def test_the_producer_holds_batches_for_the_publisher_linger() -> None:
+    """Fuller record batches keep the broker's per-batch work down (DEFAULT_LINGER_MS)."""
+    async def lingers(**options: Any) -> float:
+        return Publisher(load_settings(), **options)._producer._message_accumulator._linger_time  # type: ignore[attr-defined,no-any-return]
+
+    assert asyncio.run(lingers()) == DEFAULT_LINGER_MS / 1000 == 0.05
+    assert asyncio.run(lingers(linger_ms=5)) == 0.005
 
 
 async def test_a_reused_event_id_is_dead_lettered_as_a_conflict_with_the_bytes_it_came_in(store: WindowStore, app_id: str) -> None:

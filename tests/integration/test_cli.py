@@ -96,3 +96,8 @@ def test_publish_envelope_packs_many_events_per_message(broker_service: Service)
 def test_publish_refuses_an_impossible_envelope_bound() -> None:
     result = run_cli("publish", "--envelope", "--envelope-max-events", "0", "-", stdin="")
     assert result.returncode == 2 and "envelope_max_events" in result.stderr
+
+
+def test_publish_refuses_a_negative_linger() -> None:
+    result = run_cli("publish", "--linger-ms", "-1", "-", stdin="")
+    assert result.returncode == 2 and "linger_ms" in result.stderr
