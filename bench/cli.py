@@ -28,10 +28,11 @@ from typing import Any, Callable, Sequence
 
 from bench import cxpulse_runs, envs, machine, report
 from bench.context import REPO, Context, log_line
-from bench.workload import Layout, Workload, generate, produce
+from bench.workload import Layout, Workload, create_topics, generate, produce
+from cxpulse.settings import Settings
 
 STEPS = ("aiokafka", "quix", "bytewax", "faust", "faust-noop", "cxpulse", "cxpulse-stock", "envelope", "scaling",
-         "freshness", "api", "soak")
+         "freshness", "api", "soak", "broker")
 SMOKE_SKIPS = {"faust-noop", "cxpulse-stock"}
 RESULTS = REPO / "bench" / "results"
 
@@ -245,6 +246,38 @@ class Run:
                     stack, wl, rate=self.fresh_rate, seconds=self.fresh_seconds, envelope=envelope))
             finally:
                 stack.stop()
+        if "freshness" in steps:
+            # the same with Kafka's default producer linger: what the publisher's 50 ms buys
+            self.progress("freshness with a 5 ms producer linger (Kafka's default): another worker and exporter on fresh topics")
+            stack = self.start_stack(["freshness_linger5"])
+            if stack is None:
+                return
+            try:
+                self.section("freshness_linger5", lambda: cxpulse_runs.freshness(
+                    stack, wl, rate=self.fresh_rate, seconds=self.fresh_seconds, linger_ms=5))
+            finally:
+                stack.stop()
+
+        if "broker" in steps:
+            self.section("broker_probe", self.broker_probe)
+
+    def broker_probe(self) -> dict[str, Any]:
+        """The broker alone under the freshness step's traffic (``bench.runners.broker_probe``),
+        once with the publisher's default linger and once with a longer one."""
+        assert self.workload is not None
+        out: dict[str, Any] = {}
+        for linger in (5, 50):
+            topics = [f"bench{self.ctx.run_id}.probe{linger}.{stream}" for stream in self.workload.events]
+            asyncio.run(create_topics(self.ctx.bootstrap, topics, self.args.partitions))
+            self.progress(f"  {len(topics)} topics x {self.args.partitions} partitions, {self.fresh_rate:,.0f} records/s "
+                          f"for {self.fresh_seconds:.0f}s, producer linger {linger} ms, one consumer reading them back")
+            out[f"linger_{linger}ms"] = self.ctx.run_runner(f"broker-probe-{linger}", "bench.runners.broker_probe", {
+                "bootstrap": self.ctx.bootstrap, "topics": topics, "partitions": self.args.partitions,
+                "rate": self.fresh_rate, "seconds": self.fresh_seconds, "linger_ms": linger,
+                "fetch_max_wait_ms": Settings.model_fields["consumer_fetch_max_wait_ms"].default, "broker_pid": self.ctx.broker.proc.pid,  # type: ignore[union-attr]
+                "sample_s": min(5.0, self.fresh_seconds / 2), "value_bytes": round(self.workload.mean_bytes),
+            }, timeout=self.args.timeout)
+        return out
 
     def start_stack(self, sections: Sequence[str]) -> cxpulse_runs.Stack | None:
         """A worker and an exporter on fresh topics; None (each section marked failed) if they would not start."""

@@ -31,6 +31,7 @@ from bench.workload import Workload
 from cxpulse.procs import ManagedProcess, free_port, wait_until
 from cxpulse.settings import Settings, redis_url_of
 from processors import keys
+from streams.publisher import DEFAULT_LINGER_MS
 
 
 # ------------------------------------------------------------------ capabilities
@@ -252,7 +253,7 @@ def interleave(workload: Workload, topics: dict[str, str], want: int) -> list[tu
 
 
 def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, scrape_interval: float = 0.1,
-              envelope: dict[str, Any] | None = None) -> dict[str, Any]:
+              envelope: dict[str, Any] | None = None, linger_ms: int = DEFAULT_LINGER_MS) -> dict[str, Any]:
     """Publish at ``rate`` events/s for ``seconds``; event -> /metrics latency.
 
     Every 10 ms the producer sends the slice of events that is due and notes the time
@@ -263,7 +264,8 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
     per event. (A count per topic is not: a partition that keeps up makes up for one
     that lags, and the lag is understated.)
     ``envelope`` (``{"size", "linger"}``): the producer packs envelopes as
-    ``streams.publisher`` does; the linger counts against freshness.
+    ``streams.publisher`` does; the linger counts against freshness. ``linger_ms`` is
+    the Kafka producer's (the publisher's default unless told), and counts too.
     """
     ctx = stack.ctx
     events = interleave(workload, stack.topics, int(rate * seconds))
@@ -280,6 +282,7 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
         totals[where] = totals.get(where, 0) + 1
     spec_path = ctx.workdir / f"{stack.app_id}.paced{'-envelope' if envelope else ''}.json"
     spec_path.write_text(json.dumps({"bootstrap": ctx.bootstrap, "rate": rate, "envelope": envelope,
+                                     "linger_ms": linger_ms,
                                      "events": [(t, k.decode(), v.decode(), p) for t, k, v, p in placed]}))
     ctx.progress(f"  publishing {len(events):,} events at {rate:,.0f}/s ({len(events) / rate:.0f}s), "
                  f"reading /metrics every {scrape_interval * 1000:.0f} ms")
@@ -310,6 +313,7 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
             builds.append(build)
         seen = {t: v - base.get(t, 0.0) for t, v in processed_by_partition(text).items()}
         scrapes.append((time.time(), seen))
+        cpu.tick()
         if all(seen.get(t, 0) >= n for t, n in totals.items()):
             break
         time.sleep(max(0.0, scrape_interval - took))
@@ -346,9 +350,11 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
         "producer_late_ticks": sending.get("late_ticks"),
         "producer_max_late_by_10s_s": sending.get("max_late_by_10s"),
         "envelope": envelope,
+        "linger_ms": linger_ms,
         "p99_by_topic_s": {t: percentile(v, 99) for t, v in sorted(by_topic.items())},
         "p99_by_10s_of_sending_s": [percentile(by_slice[k], 99) for k in sorted(by_slice)],
         "cpu_cores": busy,
+        "cpu_cores_by_10s": cpu.by_slice,
         # AOF rewrites (forks) inside the window: each is a spike the tail will show
         "redis_forks": forks,
         "in_redis": {
@@ -376,22 +382,45 @@ def compact_aof(client: redis.Redis, ctx: Context, timeout: float = 120.0) -> No
 
 class _CpuShares:
     """CPU used per process over a span, in cores (CPU-seconds / wall seconds): who the
-    two cores went to. ``None`` stands for this process (the scraper)."""
+    two cores went to. ``None`` stands for this process (the scraper). ``tick()`` also
+    keeps the same per 10 s, which is how a process whose cost grows through a steady
+    run shows (the Tansu broker's does: docs/performance.md)."""
+
+    SLICE = 10.0
 
     def __init__(self, pids: dict[str, int | None]) -> None:
         self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
         self.started = time.monotonic()
-        self.cpu0 = {name: sum(p.cpu_times()[:2]) for name, p in self.procs.items()}
+        self.cpu0 = self._now()
+        self.by_slice: dict[str, list[float | None]] = {name: [] for name in self.procs}
+        self._mark, self._at_mark = self.cpu0, self.started
 
-    def shares(self) -> dict[str, float | None]:
-        wall = time.monotonic() - self.started
+    def _now(self) -> dict[str, float | None]:
         out: dict[str, float | None] = {}
         for name, proc in self.procs.items():
             try:
-                out[name] = round((sum(proc.cpu_times()[:2]) - self.cpu0[name]) / wall, 3)
+                out[name] = sum(proc.cpu_times()[:2])
             except psutil.Error:
                 out[name] = None
         return out
+
+    @staticmethod
+    def _cores(before: dict[str, float | None], after: dict[str, float | None], wall: float) -> dict[str, float | None]:
+        return {name: None if after[name] is None or before[name] is None else round((after[name] - before[name]) / wall, 3)  # type: ignore[operator]
+                for name in after}
+
+    def tick(self) -> None:
+        """Close the current 10 s slice if it is over."""
+        now = time.monotonic()
+        if now - self._at_mark < self.SLICE:
+            return
+        cpu = self._now()
+        for name, cores in self._cores(self._mark, cpu, now - self._at_mark).items():
+            self.by_slice[name].append(cores)
+        self._mark, self._at_mark = cpu, now
+
+    def shares(self) -> dict[str, float | None]:
+        return self._cores(self.cpu0, self._now(), time.monotonic() - self.started)
 
 
 def _floats(counts: dict[str, str]) -> dict[str, float]:

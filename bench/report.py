@@ -68,9 +68,14 @@ def goals(result: dict[str, Any]) -> list[dict[str, Any]]:
     fresh = result.get("freshness") or {}
     p99 = fresh.get("p99_s")
     notes = [f"achieved {fresh['rate_achieved']:,.0f} events/s"] if fresh.get("rate_achieved") else []
+    if fresh.get("linger_ms") is not None:
+        notes.append(f"producer linger {fresh['linger_ms']} ms")
     packed = result.get("freshness_envelope") or {}
     if packed.get("p99_s") is not None:
         notes.append(f"with envelopes (50 ms linger): p99 {packed['p99_s']:.2f} s")
+    short = result.get("freshness_linger5") or {}
+    if short.get("p99_s") is not None:
+        notes.append(f"with a 5 ms producer linger: p99 {short['p99_s']:.2f} s")
     add(f"freshness p99 at {fresh.get('rate_target', 5000):,.0f} events/s, 1 event/message", "<= 1.0 s", p99,
         None if p99 is None else p99 <= 1.0, "; ".join(notes))
     api = result.get("api_latency") or {}
@@ -154,14 +159,16 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["", "## Ratios", "", "| ratio | value |", "|---|---:|"]
     for name, value in (result.get("ratios") or {}).items():
         lines.append(f"| {name} | {_fmt(value, 'x')} |")
-    for name, label in (("freshness", "1 event per message"), ("freshness_envelope", "envelopes")):
+    for name, label in (("freshness", "1 event per message"), ("freshness_envelope", "envelopes"),
+                        ("freshness_linger5", "1 event per message, 5 ms producer linger (Kafka's default)")):
         fresh = result.get(name)
         if not fresh or "p99_s" not in fresh:
             continue
         if name == "freshness":
             lines += ["", "## Freshness (event published → visible in /metrics)", ""]
         env = fresh.get("envelope") or {}
-        packing = f", up to {env['size']} events per envelope, {env['linger'] * 1000:.0f} ms linger" if env else ""
+        packing = (f", up to {env['size']} events per envelope, {env['linger'] * 1000:.0f} ms linger" if env
+                   else f", producer linger {fresh['linger_ms']} ms" if fresh.get("linger_ms") is not None else "")
         lines += [f"- {label}: {fresh.get('events', 0):,} events at {_fmt_rate(fresh.get('rate_target'))}/s target "
                   f"({_fmt_rate(fresh.get('rate_achieved'))}/s achieved{packing}): p50 {_fmt(fresh.get('p50_s'), 's')}, "
                   f"p99 {_fmt(fresh.get('p99_s'), 's')}, max {_fmt(fresh.get('max_s'), 's')} "
@@ -173,6 +180,23 @@ def markdown(result: dict[str, Any]) -> str:
                           f"p99 {_fmt(in_redis.get('p99_s'), 's')}.")
         if fresh.get("redis_forks") is not None:
             lines[-1] += f" Redis AOF rewrites during the run: {fresh['redis_forks']}."
+        slices = fresh.get("p99_by_10s_of_sending_s") or []
+        if slices:
+            lines[-1] += " p99 per 10 s of sending: " + " / ".join(_fmt(v, "s") for v in slices) + "."
+        by_10s = {k: v for k, v in (fresh.get("cpu_cores_by_10s") or {}).items() if v and k != "harness"}
+        if by_10s:
+            lines[-1] += (" CPU per 10 s, in cores: "
+                          + "; ".join(f"{k} " + " → ".join("?" if c is None else f"{c:.2f}" for c in v)
+                                      for k, v in by_10s.items()) + ".")
+    probe = {k: v for k, v in (result.get("broker_probe") or {}).items() if isinstance(v, dict) and "records" in v}
+    if probe:
+        lines += ["", "## The broker alone (Tansu)", "",
+                  "The freshness step's traffic without cxpulse: a paced aiokafka producer and one plain aiokafka "
+                  "consumer reading everything back (`bench/runners/broker_probe.py`). Broker CPU per sample, in cores:", ""]
+        for entry in probe.values():
+            cores = " → ".join(f"{c:.2f}" for c in entry.get("broker_cores_by_sample") or [])
+            lines.append(f"- producer linger {entry['linger_ms']} ms, {entry['records']:,} records at "
+                         f"{_fmt_rate(entry.get('rate'))}/s, every {entry.get('sample_s')} s: {cores}")
     api = result.get("api_latency")
     if api and api.get("/metrics"):
         seeded = api.get("seeded") or {}

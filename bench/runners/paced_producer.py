@@ -1,6 +1,6 @@
 """Publish pre-encoded events at a steady rate and record when each slice went out.
 
-Argument: a JSON file ``{"bootstrap", "rate", "events": [[topic, key, value, partition], ...]}``.
+Argument: a JSON file ``{"bootstrap", "rate", "linger_ms", "events": [[topic, key, value, partition], ...]}``.
 Every 10 ms it sends the events that are due; it writes ``<file>.timeline.json``
 next to the spec: ``[[wall time, topic, partition, cumulative events due on that
 partition], ...]`` (the time a slice was due, so a slow send counts against
@@ -48,7 +48,8 @@ async def run(path: Path) -> dict[str, object]:
     events = [(t, k.encode(), v.encode()) for t, k, v, _p in spec["events"]]
     where_of = [(t, int(p)) for t, _k, _v, p in spec["events"]]
     rate = float(spec["rate"])
-    producer = AIOKafkaProducer(bootstrap_servers=spec["bootstrap"], linger_ms=5, enable_idempotence=False, acks=1)
+    producer = AIOKafkaProducer(bootstrap_servers=spec["bootstrap"], linger_ms=int(spec["linger_ms"]),
+                                enable_idempotence=False, acks=1)
     await producer.start()
     timeline: list[tuple[float, str, int, int]] = []
     sent: dict[tuple[str, int], int] = {}

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from cxpulse.settings import load_settings
+from streams.publisher import DEFAULT_LINGER_MS
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,6 +78,15 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
     assert set(fresh["cpu_cores"]) == {"worker", "exporter", "redis", "broker", "producer", "harness"}
     assert fresh["cpu_cores"]["worker"] > 0 and fresh["cpu_cores"]["redis"] > 0
     assert fresh["redis_forks"] == 0  # compacted before, and far from the rewrite threshold after
+    # the publisher's linger, and Kafka's default in a run of its own beside it
+    assert fresh["linger_ms"] == DEFAULT_LINGER_MS and result["freshness_linger5"]["linger_ms"] == 5
+    assert result["freshness_linger5"]["not_visible"] == 0
+    for entry in (fresh, result["freshness_envelope"], result["freshness_linger5"]):
+        assert set(entry["cpu_cores_by_10s"]) == set(fresh["cpu_cores"])
+    probe = result["broker_probe"]
+    assert {e["linger_ms"] for e in probe.values()} == {5, 50}
+    for entry in probe.values():
+        assert entry["consumed"] == entry["records"] > 0 and entry["broker_cores_by_sample"]
     defaults = load_settings()  # the run says which latency settings it measured
     assert (fresh["snapshot_cache_s"], fresh["batch_within_s"], fresh["fetch_max_wait_ms"]) == (
         defaults.snapshot_cache_seconds, defaults.batch_within_seconds, defaults.consumer_fetch_max_wait_ms)
@@ -101,5 +111,5 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
 
     summary = md_path.read_text()
     for heading in ("## Machine", "## Workload", "## Throughput", "## Ratios", "## Freshness", "## API latency",
-                    "## Soak", "## Goals"):
+                    "## Soak", "## Goals", "## The broker alone (Tansu)"):
         assert heading in summary, heading
