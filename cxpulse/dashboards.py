@@ -592,6 +592,11 @@ def pipeline(settings: Settings, job: str = q.EXPORTER_JOB) -> dict[str, Any]:
     b.row("Throughput and lag")
     b.timeseries("Events processed / s", topic.sum_rate("cx_pipeline_events_processed_total", "1m"), unit="none",
                  min_=0, legend="{{topic}}", description="Events folded into Redis per second, per topic.")
+    b.timeseries("Events processed / s per partition",
+                 "sum by (topic, partition) (rate(cx_pipeline_partition_events_processed_total[1m]))", unit="none",
+                 min_=0, legend="{{topic}} #{{partition}}",
+                 description="The same per source partition: one at 0 while its topic's others move is stuck "
+                             "(or only its producers stopped); a topic's total hides it.")
     b.timeseries("Newest event age per topic", "time() - cx_pipeline_last_event_timestamp_seconds", unit="s", min_=0,
                  legend="{{topic}}", steps=_steps((GREEN, None), (RED, t.pipeline_stale_seconds)),
                  description="Now minus the newest event time folded per topic (a quiet topic grows here "
