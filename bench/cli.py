@@ -28,8 +28,9 @@ from typing import Any, Callable, Sequence
 
 from bench import cxpulse_runs, envs, machine, report
 from bench.context import REPO, Context, log_line
-from bench.workload import Layout, Workload, create_topics, generate, produce
+from bench.workload import Layout, Workload, generate, produce
 from cxpulse.settings import Settings
+from streams.publisher import DEFAULT_LINGER_MS
 
 STEPS = ("aiokafka", "quix", "bytewax", "faust", "faust-noop", "cxpulse", "cxpulse-stock", "envelope", "scaling",
          "freshness", "api", "soak", "broker")
@@ -262,21 +263,18 @@ class Run:
             self.section("broker_probe", self.broker_probe)
 
     def broker_probe(self) -> dict[str, Any]:
-        """The broker alone under the freshness step's traffic (``bench.runners.broker_probe``),
-        once with the publisher's default linger and once with a longer one."""
+        """The broker alone under the freshness step's traffic (``cxpulse_runs.broker_alone``),
+        once with Kafka's default producer linger and once with the publisher's."""
         assert self.workload is not None
         out: dict[str, Any] = {}
-        for linger in (5, 50):
-            topics = [f"bench{self.ctx.run_id}.probe{linger}.{stream}" for stream in self.workload.events]
-            asyncio.run(create_topics(self.ctx.bootstrap, topics, self.args.partitions))
-            self.progress(f"  {len(topics)} topics x {self.args.partitions} partitions, {self.fresh_rate:,.0f} records/s "
-                          f"for {self.fresh_seconds:.0f}s, producer linger {linger} ms, one consumer reading them back")
-            out[f"linger_{linger}ms"] = self.ctx.run_runner(f"broker-probe-{linger}", "bench.runners.broker_probe", {
-                "bootstrap": self.ctx.bootstrap, "topics": topics, "partitions": self.args.partitions,
-                "rate": self.fresh_rate, "seconds": self.fresh_seconds, "linger_ms": linger,
-                "fetch_max_wait_ms": Settings.model_fields["consumer_fetch_max_wait_ms"].default, "broker_pid": self.ctx.broker.proc.pid,  # type: ignore[union-attr]
-                "sample_s": min(5.0, self.fresh_seconds / 2), "value_bytes": round(self.workload.mean_bytes),
-            }, timeout=self.args.timeout)
+        for linger in (5, DEFAULT_LINGER_MS):
+            self.progress(f"  {len(self.workload.events)} topics x {self.args.partitions} partitions, "
+                          f"{self.fresh_rate:,.0f} events/s for {self.fresh_seconds:.0f}s, producer linger {linger} ms, "
+                          "the aiokafka loop reading them back")
+            out[f"linger_{linger}ms"] = cxpulse_runs.broker_alone(
+                self.ctx, self.workload, self.args.partitions, rate=self.fresh_rate, seconds=self.fresh_seconds,
+                linger_ms=linger, fetch_max_wait_ms=Settings.model_fields["consumer_fetch_max_wait_ms"].default,
+                sample_s=min(5.0, self.fresh_seconds / 2))
         return out
 
     def start_stack(self, sections: Sequence[str]) -> cxpulse_runs.Stack | None:

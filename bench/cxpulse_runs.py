@@ -19,6 +19,7 @@ import statistics
 import sys
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any, Sequence
 
 import psutil
@@ -272,18 +273,9 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
     compact_aof(stack.redis, ctx)
     forks0 = int(stack.redis.info("stats")["total_forks"])
     base = processed_by_partition(stack.metrics())
-    # each event's partition, chosen here (Kafka's default partitioner on the key) so
-    # that the producer and the counts below agree, and before any clock starts
-    partitioner, every = DefaultPartitioner(), list(range(stack.partitions))
-    placed = [(t, k, v, partitioner(k, every, every)) for t, k, v in events]
-    totals: dict[str, int] = {}  # per "topic|partition"
-    for topic, _k, _v, partition in placed:
-        where = f"{topic}|{partition}"
-        totals[where] = totals.get(where, 0) + 1
     spec_path = ctx.workdir / f"{stack.app_id}.paced{'-envelope' if envelope else ''}.json"
-    spec_path.write_text(json.dumps({"bootstrap": ctx.bootstrap, "rate": rate, "envelope": envelope,
-                                     "linger_ms": linger_ms,
-                                     "events": [(t, k.decode(), v.decode(), p) for t, k, v, p in placed]}))
+    totals = write_paced_spec(spec_path, ctx, events, stack.partitions, rate=rate, linger_ms=linger_ms,
+                              envelope=envelope)
     ctx.progress(f"  publishing {len(events):,} events at {rate:,.0f}/s ({len(events) / rate:.0f}s), "
                  f"reading /metrics every {scrape_interval * 1000:.0f} ms")
     producer = ctx.spawn("paced-producer", [sys.executable, "-m", "bench.runners.paced_producer", str(spec_path)])
@@ -365,6 +357,61 @@ def freshness(stack: Stack, workload: Workload, *, rate: float, seconds: float, 
     }
 
 
+def write_paced_spec(path: Path, ctx: Context, events: list[tuple[str, bytes, bytes]], partitions: int, *,
+                     rate: float, linger_ms: int, envelope: dict[str, Any] | None = None) -> dict[str, int]:
+    """The ``bench.runners.paced_producer`` spec for ``events``; events per ``topic|partition``.
+
+    Each event's partition is chosen here (Kafka's default partitioner on the key), so
+    that the producer and whoever counts per partition agree, and before any clock starts.
+    """
+    partitioner, every = DefaultPartitioner(), list(range(partitions))
+    placed = [(t, k, v, partitioner(k, every, every)) for t, k, v in events]
+    totals: dict[str, int] = {}
+    for topic, _k, _v, partition in placed:
+        where = f"{topic}|{partition}"
+        totals[where] = totals.get(where, 0) + 1
+    path.write_text(json.dumps({"bootstrap": ctx.bootstrap, "rate": rate, "envelope": envelope, "linger_ms": linger_ms,
+                                "events": [(t, k.decode(), v.decode(), p) for t, k, v, p in placed]}))
+    return totals
+
+
+def broker_alone(ctx: Context, workload: Workload, partitions: int, *, rate: float, seconds: float, linger_ms: int,
+                 fetch_max_wait_ms: int, sample_s: float) -> dict[str, Any]:
+    """The freshness step's traffic with no cxpulse process: does the broker's cost stay flat?
+
+    Why: in the freshness step the Tansu broker's CPU grows through a run at a steady
+    rate, and every 10 s slice's p99 with it. Here the same paced producer (with
+    ``linger_ms``) sends the same events to fresh topics, the aiokafka loop baseline
+    reads them back (with the worker's fetch wait), and the broker's CPU is sampled
+    every ``sample_s``. Run with two lingers, it tells whether the broker's cost
+    follows the records or the record batches it stores.
+    """
+    from bench.workload import create_topics
+
+    topics = {stream: f"bench{ctx.run_id}.probe{linger_ms}.{stream}" for stream in workload.events}
+    asyncio.run(create_topics(ctx.bootstrap, list(topics.values()), partitions))
+    events = interleave(workload, topics, int(rate * seconds))
+    spec_path = ctx.workdir / f"probe{linger_ms}.paced.json"
+    write_paced_spec(spec_path, ctx, events, partitions, rate=rate, linger_ms=linger_ms)
+    consumer_spec = {"bootstrap": ctx.bootstrap, "streams": {t: s for s, t in topics.items()}, "partitions": partitions,
+                     "expected": len(events), "fetch_max_wait_ms": fetch_max_wait_ms}
+    consumer = ctx.spawn(f"probe{linger_ms}-consumer",
+                         [sys.executable, "-m", "bench.runners.aiokafka_loop", json.dumps(consumer_spec)])
+    producer = ctx.spawn(f"probe{linger_ms}-producer",
+                         [sys.executable, "-m", "bench.runners.paced_producer", str(spec_path)])
+    cpu = _CpuShares({"broker": ctx.broker.proc.pid}, slice_s=sample_s)  # type: ignore[union-attr]
+    while producer.proc.poll() is None:
+        time.sleep(0.1)
+        cpu.tick()
+    code, output = ctx.finish(producer, 60)
+    if code != 0:
+        raise RuntimeError(f"paced producer exited with {code}: {output[-500:]}")
+    _, output = ctx.finish(consumer, 60)
+    consumed = (parse_result(output) or {}).get("events", 0)
+    return {"linger_ms": linger_ms, "records": len(events), "consumed": consumed, "rate": rate,
+            "broker_cores_by_sample": cpu.by_slice["broker"], "sample_s": sample_s}
+
+
 def compact_aof(client: redis.Redis, ctx: Context, timeout: float = 120.0) -> None:
     """Rewrite Redis' append-only log now and wait for it, so every freshness run starts
     with the same log size: the earlier steps' writes do not decide whether a rewrite
@@ -383,12 +430,11 @@ def compact_aof(client: redis.Redis, ctx: Context, timeout: float = 120.0) -> No
 class _CpuShares:
     """CPU used per process over a span, in cores (CPU-seconds / wall seconds): who the
     two cores went to. ``None`` stands for this process (the scraper). ``tick()`` also
-    keeps the same per 10 s, which is how a process whose cost grows through a steady
+    keeps the same per ``slice_s`` (10 s), which is how a process whose cost grows through a steady
     run shows (the Tansu broker's does: docs/performance.md)."""
 
-    SLICE = 10.0
-
-    def __init__(self, pids: dict[str, int | None]) -> None:
+    def __init__(self, pids: dict[str, int | None], slice_s: float = 10.0) -> None:
+        self.slice_s = slice_s
         self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
         self.started = time.monotonic()
         self.cpu0 = self._now()
@@ -410,9 +456,9 @@ class _CpuShares:
                 for name in after}
 
     def tick(self) -> None:
-        """Close the current 10 s slice if it is over."""
+        """Close the current slice if it is over."""
         now = time.monotonic()
-        if now - self._at_mark < self.SLICE:
+        if now - self._at_mark < self.slice_s:
             return
         cpu = self._now()
         for name, cores in self._cores(self._mark, cpu, now - self._at_mark).items():

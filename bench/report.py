@@ -191,11 +191,11 @@ def markdown(result: dict[str, Any]) -> str:
     probe = {k: v for k, v in (result.get("broker_probe") or {}).items() if isinstance(v, dict) and "records" in v}
     if probe:
         lines += ["", "## The broker alone (Tansu)", "",
-                  "The freshness step's traffic without cxpulse: a paced aiokafka producer and one plain aiokafka "
-                  "consumer reading everything back (`bench/runners/broker_probe.py`). Broker CPU per sample, in cores:", ""]
+                  "The freshness step's traffic without cxpulse: its paced producer, and the aiokafka loop baseline "
+                  "reading everything back (`bench/cxpulse_runs.broker_alone`). Broker CPU per sample, in cores:", ""]
         for entry in probe.values():
             cores = " → ".join(f"{c:.2f}" for c in entry.get("broker_cores_by_sample") or [])
-            lines.append(f"- producer linger {entry['linger_ms']} ms, {entry['records']:,} records at "
+            lines.append(f"- producer linger {entry['linger_ms']} ms, {entry['records']:,} events at "
                          f"{_fmt_rate(entry.get('rate'))}/s, every {entry.get('sample_s')} s: {cores}")
     api = result.get("api_latency")
     if api and api.get("/metrics"):
