@@ -44,8 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     publish = sub.add_parser("publish", help="Validate and publish JSON-lines events from a file or stdin")
     _common(publish)
     publish.add_argument("file", nargs="?", default="-", help="JSON-lines file, or - for stdin")
-    publish.add_argument("--linger-ms", type=int, default=50,
-                         help="Milliseconds the producer holds a batch open for more events (default 50)")
+    publish.add_argument("--linger-ms", type=int,
+                         help="Milliseconds the producer holds a batch open for more events "
+                              "(default: the publisher's, streams.publisher.DEFAULT_LINGER_MS = 50)")
     publish.add_argument("--envelope", action="store_true",
                          help="Pack events into batch envelopes (one per partition; the worker unpacks them)")
     publish.add_argument("--envelope-max-events", type=int, default=100, help="Events per envelope (default 100)")
@@ -170,7 +171,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "publish":
         settings = settings_from(args)
         setup_logging(settings)
-        options: dict[str, Any] = {"linger_ms": args.linger_ms}
+        options: dict[str, Any] = {} if args.linger_ms is None else {"linger_ms": args.linger_ms}
         if args.envelope:
             options |= {"envelope": True, "envelope_max_events": args.envelope_max_events,
                         "envelope_max_bytes": args.envelope_max_bytes, "envelope_linger": args.envelope_linger}

@@ -47,8 +47,9 @@ broker of the embedded stack pays, on every fetch, for every batch a partition
 holds. At 5k events/s one event per message, 5 ms batches hold ~3 events; its CPU
 then climbed to a full core within 25 s (0.63 -> 0.97 per 5 s, with only an aiokafka
 producer and consumer running), and freshness with it; with 50 ms it stayed near 0.2
-(0.14 -> 0.22; ``python -m bench run --only broker``, docs/performance.md). Real Kafka indexes its log, but takes fewer requests
-and stores less per event with fuller batches too. 50 ms is also the envelope
+(0.14 -> 0.22; ``python -m bench run --only broker``, docs/performance.md). Real
+Kafka indexes its log, but takes fewer requests and stores less per event with
+fuller batches too. 50 ms is also the envelope
 linger, and costs nothing a wall refreshed every few seconds can show; the
 benchmark charges it to freshness all the same.
 """
