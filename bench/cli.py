@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from bench import cxpulse_runs, envs, machine, report
+from bench.ceilings import ceilings
 from bench.context import REPO, Context, log_line
 from bench.workload import Layout, Workload, generate, produce
 from cxpulse.settings import Settings
@@ -309,6 +310,7 @@ class Run:
         self.result["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.result["interrupted"] = interrupted
         self.result["ratios"] = report.ratios(self.result)
+        self.result["ceilings"] = ceilings(self.result)
         self.result["goals"] = report.goals(self.result)
         out: Path = self.args.out
         out.mkdir(parents=True, exist_ok=True)

@@ -93,12 +93,14 @@ def measure_workers(
     source_topics = list(topics.values())
     procs: list[ManagedProcess] = [ctx.start_worker(settings, f"{label}-{i + 1}", wait_ready=False) for i in range(workers)]
     redis_proc = psutil.Process(ctx.redis.proc.pid)
+    broker_proc = psutil.Process(ctx.broker.proc.pid) if ctx.broker is not None else None
     try:
         for proc in procs:
             ctx.wait_ready(proc)
         ps = [psutil.Process(p.pid) for p in procs]
         cpu0 = [sum(p.cpu_times()[:2]) for p in ps]
         redis_cpu0 = sum(redis_proc.cpu_times()[:2])
+        broker_cpu0 = sum(broker_proc.cpu_times()[:2]) if broker_proc else 0.0
         deadline = time.monotonic() + timeout
         first_t = first_n = None
         last_report = time.monotonic()
@@ -127,6 +129,7 @@ def measure_workers(
         cpu = [sum(p.cpu_times()[:2]) - c for p, c in zip(ps, cpu0)]
         rss = [p.memory_info().rss for p in ps]
         redis_cpu = sum(redis_proc.cpu_times()[:2]) - redis_cpu0
+        broker_cpu = sum(broker_proc.cpu_times()[:2]) - broker_cpu0 if broker_proc else None
         return {
             "events": expected,
             "events_processed": processed,
@@ -136,6 +139,7 @@ def measure_workers(
             "workers": workers,
             "worker_cpu_seconds": [round(c, 2) for c in cpu],
             "redis_cpu_seconds": round(redis_cpu, 2),
+            "broker_cpu_seconds": None if broker_cpu is None else round(broker_cpu, 2),
             "worker_rss_mb": [round(r / 2**20, 1) for r in rss],
             "app_id": app_id,
         }

@@ -66,6 +66,13 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
     envelopes = result["capabilities"]["envelopes"]
     assert (throughput["cxpulse_envelope"]["status"] == "ok") == envelopes
     assert result["ratios"]["cxpulse / aiokafka"] > 0 and result["ratios"]["cxpulse_2_workers / cxpulse"] > 0
+    for name in ("cxpulse", "cxpulse_envelope", "cxpulse_2_workers"):  # CPU of every process, so the ceilings
+        assert throughput[name]["redis_cpu_seconds"] > 0 and throughput[name]["broker_cpu_seconds"] > 0, name
+    top = result["ceilings"]
+    assert top["cores"] == machine["usable_cpus"]
+    for name in ("cxpulse", "cxpulse_envelope", "cxpulse_2_workers"):
+        assert top[name]["bound_events_per_s"] > 0 and all(v > 0 for v in top[name]["cpu_us_per_event"].values())
+    assert 1.0 <= top["two_workers_ratio"] <= 2.0 and top["envelope_ratio"] > 0
 
     fresh = result["freshness"]
     assert fresh["events"] > 0 and fresh["not_visible"] == 0
@@ -111,5 +118,5 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
 
     summary = md_path.read_text()
     for heading in ("## Machine", "## Workload", "## Throughput", "## Ratios", "## Freshness", "## API latency",
-                    "## Soak", "## Goals", "## The broker alone (Tansu)"):
+                    "## Soak", "## Goals", "## The broker alone (Tansu)", "## CPU per event, and what the machine allows"):
         assert heading in summary, heading
