@@ -49,11 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
                               "(default: the publisher's, streams.publisher.DEFAULT_LINGER_MS = 50)")
     publish.add_argument("--envelope", action="store_true",
                          help="Pack events into batch envelopes (one per partition; the worker unpacks them)")
-    publish.add_argument("--envelope-max-events", type=int, default=100, help="Events per envelope (default 100)")
+    publish.add_argument("--envelope-max-events", type=int,
+                         help="Events per envelope (default: the publisher's, "
+                              "streams.publisher.DEFAULT_ENVELOPE_MAX_EVENTS = 100)")
     publish.add_argument("--envelope-max-bytes", type=int,
                          help="Bytes per envelope (default and ceiling: max_message_bytes)")
-    publish.add_argument("--envelope-linger", type=float, default=0.05,
-                         help="Seconds a partly filled envelope waits for more events (default 0.05)")
+    publish.add_argument("--envelope-linger", type=float,
+                         help="Seconds a partly filled envelope waits for more events (default: the publisher's, "
+                              "streams.publisher.DEFAULT_ENVELOPE_LINGER = 0.05)")
 
     top = sub.add_parser("top", help="Live terminal view of a running exporter's KPIs, with threshold states")
     top.add_argument("--url", default="http://127.0.0.1:9477", help="Exporter base URL (default http://127.0.0.1:9477)")
@@ -173,8 +176,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         setup_logging(settings)
         options: dict[str, Any] = {} if args.linger_ms is None else {"linger_ms": args.linger_ms}
         if args.envelope:
-            options |= {"envelope": True, "envelope_max_events": args.envelope_max_events,
-                        "envelope_max_bytes": args.envelope_max_bytes, "envelope_linger": args.envelope_linger}
+            # only what was given: the publisher's defaults are the one source of the rest
+            options |= {"envelope": True} | {
+                name: value for name in ("envelope_max_events", "envelope_max_bytes", "envelope_linger")
+                if (value := getattr(args, name)) is not None
+            }
         return asyncio.run(_publish(settings, args.file, options))
 
     if args.command == "simulate":

@@ -39,6 +39,12 @@ log = logging.getLogger(__name__)
 OnError = Callable[[int, str, str], None]
 """Called as ``on_error(line_number, reason, error)`` for a rejected line."""
 
+DEFAULT_ENVELOPE_MAX_EVENTS = 100
+"""Events per envelope when packing is on: the benchmark's size (docs/performance.md)."""
+
+DEFAULT_ENVELOPE_LINGER = 0.05
+"""Seconds a partly filled envelope waits for more events: within the freshness budget."""
+
 DEFAULT_LINGER_MS = 50
 """How long the Kafka producer holds a partition's record batch open for more events.
 
@@ -114,9 +120,9 @@ class Publisher:
         max_pending: int = 10000,
         producer: AIOKafkaProducer | None = None,
         envelope: bool = False,
-        envelope_max_events: int = 100,
+        envelope_max_events: int = DEFAULT_ENVELOPE_MAX_EVENTS,
         envelope_max_bytes: int | None = None,
-        envelope_linger: float = 0.05,
+        envelope_linger: float = DEFAULT_ENVELOPE_LINGER,
     ) -> None:
         self.settings = settings
         self.max_pending = max_pending

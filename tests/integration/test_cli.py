@@ -101,3 +101,15 @@ def test_publish_refuses_an_impossible_envelope_bound() -> None:
 def test_publish_refuses_a_negative_linger() -> None:
     result = run_cli("publish", "--linger-ms", "-1", "-", stdin="")
     assert result.returncode == 2 and "linger_ms" in result.stderr
+
+
+def test_publish_help_names_the_publishers_own_defaults() -> None:
+    """The CLI passes only the options given, so its help must quote the publisher's values."""
+    from streams.publisher import DEFAULT_ENVELOPE_LINGER, DEFAULT_ENVELOPE_MAX_EVENTS, DEFAULT_LINGER_MS
+
+    result = run_cli("publish", "--help")
+    text = " ".join(result.stdout.split())
+    assert result.returncode == 0
+    for name, value in (("DEFAULT_LINGER_MS", DEFAULT_LINGER_MS), ("DEFAULT_ENVELOPE_MAX_EVENTS", DEFAULT_ENVELOPE_MAX_EVENTS),
+                        ("DEFAULT_ENVELOPE_LINGER", DEFAULT_ENVELOPE_LINGER)):
+        assert f"streams.publisher.{name} = {value}" in text, name
