@@ -51,10 +51,11 @@ def ceilings(result: dict[str, Any]) -> dict[str, Any]:
             workers = int(throughput[name].get("workers") or 1)
             out[name] = {"cpu_us_per_event": {p: round(c * 1e6, 1) for p, c in cost.items()},
                          "bound_events_per_s": round(bound(cost, cores, workers))}
-    single = cpu_per_event(throughput.get("cxpulse") or {})
-    if single is not None:
-        # the same work per event, spread over two workers
-        out["two_workers_ratio"] = round(bound(single, cores, 2) / bound(single, cores, 1), 2)
+    one = (throughput.get("cxpulse") or {}).get("events_per_s")
+    if "cxpulse_2_workers" in out and one:
+        # what two workers could reach with the CPU per event they spent, over what one did:
+        # the measured ratio cannot be above it
+        out["two_workers_ratio"] = round(out["cxpulse_2_workers"]["bound_events_per_s"] / one, 2)
     packed = cpu_per_event(throughput.get("cxpulse_envelope") or {})
     loop = (throughput.get("aiokafka_envelope") or {}).get("events_per_s")
     if packed is not None and loop:

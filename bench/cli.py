@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=RESULTS, help=f"Results folder (default {RESULTS})")
     run.add_argument("--workdir", type=Path, help="Keep logs here instead of a temporary folder")
     run.add_argument("--timeout", type=float, default=900.0, help="Per-step timeout in seconds (default 900)")
-    rep = sub.add_parser("report", help="Rewrite the Markdown summary of a result JSON")
+    rep = sub.add_parser("report", help="Recompute the ratios, ceilings and goals of a result JSON from its "
+                         "measurements, and rewrite its Markdown summary")
     rep.add_argument("json", type=Path)
     return parser
 
@@ -329,7 +330,13 @@ def _sigterm(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "report":
+        # the derived parts follow the measurements, so a change in how they are derived
+        # can be applied to a past run without measuring again
         result = json.loads(args.json.read_text())
+        result["ratios"] = report.ratios(result)
+        result["ceilings"] = ceilings(result)
+        result["goals"] = report.goals(result)
+        args.json.write_text(json.dumps(result, indent=1, default=str) + "\n")
         path = args.json.with_suffix(".md")
         path.write_text(report.markdown(result))
         print(path)

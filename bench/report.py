@@ -100,7 +100,8 @@ def goals(result: dict[str, Any]) -> list[dict[str, Any]]:
     s = r.get("cxpulse_2_workers / cxpulse")
     note = ""
     if top.get("two_workers_ratio") is not None:
-        note = f"ceiling on {top['cores']} cores from one worker's CPU per event: {top['two_workers_ratio']:.2f}x"
+        note = (f"ceiling on {top['cores']} cores from the two workers' CPU per event: {top['two_workers_ratio']:.2f}x "
+                f"one worker's measured rate")
     add("two workers vs one", ">= 1.6x", s, None if s is None else s >= 1.6, note)
     soak = result.get("soak") or {}
     band = soak.get("band_fraction")
@@ -132,7 +133,7 @@ def _ceilings_section(top: dict[str, Any]) -> list[str]:
     lines = ["", "## CPU per event, and what the machine allows", "",
              f"CPU each process spent per event in the throughput steps, and the events/s no schedule could beat on "
              f"{top['cores']} cores (`bench/ceilings.py`: a worker about one core, Redis one thread, all sharing the cores).", "",
-             "| run | worker µs | Redis µs | broker µs | ceiling events/s |", "|---|---:|---:|---:|---:|"]
+             "| run | workers µs | Redis µs | broker µs | ceiling events/s |", "|---|---:|---:|---:|---:|"]
     for name, entry in runs:
         us = entry["cpu_us_per_event"]
         lines.append(f"| {name} | {us['worker']:.1f} | {us['redis']:.1f} | {us['broker']:.1f} | "

