@@ -310,17 +310,24 @@ class Run:
         self.result["load"]["after"] = machine.load_average()
         self.result["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.result["interrupted"] = interrupted
-        self.result["ratios"] = report.ratios(self.result)
-        self.result["ceilings"] = ceilings(self.result)
-        self.result["goals"] = report.goals(self.result)
         out: Path = self.args.out
         out.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%SZ") + ("-smoke" if self.args.smoke else "")
         json_path = out / f"{stamp}.json"
-        md_path = out / f"{stamp}.md"
-        json_path.write_text(json.dumps(self.result, indent=1, default=str) + "\n")
-        md_path.write_text(report.markdown(self.result))
-        return json_path, md_path
+        return json_path, save(self.result, json_path)
+
+
+def save(result: dict[str, Any], json_path: Path) -> Path:
+    """Derive the ratios, ceilings and goals from the measurements, then write the JSON
+    and its Markdown summary beside it (returned). ``bench report`` calls this on a past
+    run, so a change in how they are derived applies without measuring again."""
+    result["ratios"] = report.ratios(result)
+    result["ceilings"] = ceilings(result)
+    result["goals"] = report.goals(result)
+    json_path.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    md_path = json_path.with_suffix(".md")
+    md_path.write_text(report.markdown(result))
+    return md_path
 
 
 def _sigterm(signum: int, frame: object) -> None:
@@ -330,16 +337,7 @@ def _sigterm(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "report":
-        # the derived parts follow the measurements, so a change in how they are derived
-        # can be applied to a past run without measuring again
-        result = json.loads(args.json.read_text())
-        result["ratios"] = report.ratios(result)
-        result["ceilings"] = ceilings(result)
-        result["goals"] = report.goals(result)
-        args.json.write_text(json.dumps(result, indent=1, default=str) + "\n")
-        path = args.json.with_suffix(".md")
-        path.write_text(report.markdown(result))
-        print(path)
+        print(save(json.loads(args.json.read_text()), args.json))
         return 0
     signal.signal(signal.SIGTERM, _sigterm)
     keep = args.workdir is not None

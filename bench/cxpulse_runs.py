@@ -83,7 +83,7 @@ def measure_workers(
     timeout: float = 900.0,
 ) -> dict[str, Any]:
     """Start ``workers`` worker processes on the pre-produced topics; time them to N."""
-    assert ctx.redis is not None
+    assert ctx.redis is not None and ctx.broker is not None
     app_id = ctx.new_id("w")
     settings = ctx.settings(app_id, topics, partitions, **(settings_extra or {}))
     client = _redis(settings)
@@ -92,15 +92,10 @@ def measure_workers(
     health_key = keys.health(app_id)
     source_topics = list(topics.values())
     procs: list[ManagedProcess] = [ctx.start_worker(settings, f"{label}-{i + 1}", wait_ready=False) for i in range(workers)]
-    redis_proc = psutil.Process(ctx.redis.proc.pid)
-    broker_proc = psutil.Process(ctx.broker.proc.pid) if ctx.broker is not None else None
     try:
         for proc in procs:
             ctx.wait_ready(proc)
-        ps = [psutil.Process(p.pid) for p in procs]
-        cpu0 = [sum(p.cpu_times()[:2]) for p in ps]
-        redis_cpu0 = sum(redis_proc.cpu_times()[:2])
-        broker_cpu0 = sum(broker_proc.cpu_times()[:2]) if broker_proc else 0.0
+        cpu = _CpuShares({"redis": ctx.redis.proc.pid, "broker": ctx.broker.proc.pid} | {p.name: p.pid for p in procs})
         deadline = time.monotonic() + timeout
         first_t = first_n = None
         last_report = time.monotonic()
@@ -126,10 +121,8 @@ def measure_workers(
             time.sleep(0.02)
         assert first_t is not None and first_n is not None
         seconds = max(now - first_t, 1e-9)
-        cpu = [sum(p.cpu_times()[:2]) - c for p, c in zip(ps, cpu0)]
-        rss = [p.memory_info().rss for p in ps]
-        redis_cpu = sum(redis_proc.cpu_times()[:2]) - redis_cpu0
-        broker_cpu = sum(broker_proc.cpu_times()[:2]) - broker_cpu0 if broker_proc else None
+        spent = cpu.seconds()
+        rss = [psutil.Process(p.pid).memory_info().rss for p in procs]
         return {
             "events": expected,
             "events_processed": processed,
@@ -137,9 +130,9 @@ def measure_workers(
             "seconds": seconds,
             "events_per_s": (count - first_n) / seconds if count > first_n else 0.0,
             "workers": workers,
-            "worker_cpu_seconds": [round(c, 2) for c in cpu],
-            "redis_cpu_seconds": round(redis_cpu, 2),
-            "broker_cpu_seconds": None if broker_cpu is None else round(broker_cpu, 2),
+            "worker_cpu_seconds": [round(spent[p.name], 2) for p in procs],  # type: ignore[arg-type]
+            "redis_cpu_seconds": round(spent["redis"], 2),  # type: ignore[arg-type]
+            "broker_cpu_seconds": round(spent["broker"], 2),  # type: ignore[arg-type]
             "worker_rss_mb": [round(r / 2**20, 1) for r in rss],
             "app_id": app_id,
         }
@@ -471,6 +464,12 @@ class _CpuShares:
 
     def shares(self) -> dict[str, float | None]:
         return self._cores(self.cpu0, self._now(), time.monotonic() - self.started)
+
+    def seconds(self) -> dict[str, float | None]:
+        """CPU-seconds per process since the start (None: the process is gone)."""
+        now = self._now()
+        return {name: None if now[name] is None or self.cpu0[name] is None else now[name] - self.cpu0[name]  # type: ignore[operator]
+                for name in now}
 
 
 def _floats(counts: dict[str, str]) -> dict[str, float]:
